@@ -145,11 +145,12 @@ func (d DType) TorchName() string {
 func BF16ToFloat32(b uint16) float32 { return math.Float32frombits(uint32(b) << 16) }
 
 // Float32ToBF16 rounds to nearest, ties to even, as torch's .to(bfloat16)
-// does. Every NaN becomes torch's canonical 0x7fc0.
+// does. Every NaN becomes 0xffff, as torch's vectorized CPU cast writes it
+// (its scalar path writes 0x7fc0; both are NaN).
 func Float32ToBF16(f float32) uint16 {
 	u := math.Float32bits(f)
 	if u&0x7fffffff > 0x7f800000 {
-		return 0x7fc0
+		return 0xffff
 	}
 	u += 0x7fff + (u>>16)&1
 	return uint16(u >> 16)

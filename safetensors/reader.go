@@ -57,12 +57,9 @@ func Open(path string) (*File, error) {
 	if _, err := fd.ReadAt(lenBuf[:], 0); err != nil {
 		return nil, fmt.Errorf("safetensors: %s: %w", path, err)
 	}
-	n := binary.LittleEndian.Uint64(lenBuf[:])
-	if n > MaxHeaderSize {
-		return nil, fmt.Errorf("safetensors: %s: header length %d exceeds the %d-byte limit", path, n, MaxHeaderSize)
-	}
-	if int64(n) > size-8 {
-		return nil, fmt.Errorf("safetensors: %s: header length %d runs past the end of the %d-byte file", path, n, size)
+	n, err := headerLen(path, lenBuf, size)
+	if err != nil {
+		return nil, err
 	}
 	hbuf := make([]byte, n)
 	if _, err := fd.ReadAt(hbuf, 8); err != nil {
@@ -89,6 +86,32 @@ func Open(path string) (*File, error) {
 		f.mmap = m
 	}
 	return f, nil
+}
+
+// headerLen checks the 8-byte length prefix against the file size.
+func headerLen(path string, prefix [8]byte, size int64) (int64, error) {
+	n := binary.LittleEndian.Uint64(prefix[:])
+	if n > MaxHeaderSize {
+		return 0, fmt.Errorf("safetensors: %s: header length %d exceeds the %d-byte limit", path, n, MaxHeaderSize)
+	}
+	if int64(n) > size-8 {
+		return 0, fmt.Errorf("safetensors: %s: header length %d runs past the end of the %d-byte file", path, n, size)
+	}
+	return int64(n), nil
+}
+
+// parseBuffer validates a whole file held in memory (used by the fuzzer;
+// Open does the same from the file).
+func parseBuffer(path string, b []byte) (*header, int64, error) {
+	if len(b) < 8 {
+		return nil, 0, fmt.Errorf("safetensors: %s: file is %d bytes, too small for the 8-byte header length", path, len(b))
+	}
+	n, err := headerLen(path, [8]byte(b[:8]), int64(len(b)))
+	if err != nil {
+		return nil, 0, err
+	}
+	h, err := parseHeader(path, b[8:8+n], int64(len(b))-8-n)
+	return h, 8 + n, err
 }
 
 // Close unmaps the file. Views returned by Bytes become invalid.

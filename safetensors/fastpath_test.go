@@ -79,4 +79,3 @@ func TestDecodeLargeAndMisaligned(t *testing.T) {
 	}
 	check(q)
 }
-

@@ -2,6 +2,8 @@ package safetensors
 
 import (
 	"bytes"
+	"encoding/binary"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"slices"
@@ -37,6 +39,18 @@ func FuzzHeader(f *testing.F) {
 	fuzzSeeds(f)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		h, start, err := parseBuffer("fuzz", b)
+		// Differential check against the encoding/json-based reference.
+		if len(b) >= 8 {
+			if n := binary.LittleEndian.Uint64(b); n <= uint64(len(b)-8) {
+				_, rerr := parseHeaderRef("fuzz", b[8:8+n], int64(len(b))-8-int64(n))
+				if (err == nil) != (rerr == nil) {
+					t.Fatalf("parsers disagree: fast %v, reference %v", err, rerr)
+				}
+				if err == nil && !json.Valid(b[8:8+n]) {
+					t.Fatalf("accepted invalid JSON %q", b[8:8+n])
+				}
+			}
+		}
 		if err != nil {
 			return
 		}

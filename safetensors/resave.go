@@ -92,6 +92,11 @@ func Resave(src, dst string, opt ResaveOptions) (*ResaveSummary, error) {
 		if n, ok := ix.TotalParameters(); ok {
 			dopt.TotalParameters = n
 		}
+		for k := range ix.Metadata {
+			if k != "total_size" && k != "total_parameters" && opt.Log != nil {
+				fmt.Fprintf(opt.Log, "resave: note: index metadata %q is not carried over\n", k)
+			}
+		}
 	}
 	var total int64
 	for i := range tensors {

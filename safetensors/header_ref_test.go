@@ -224,4 +224,3 @@ func parseUintArrayRef(dec *json.Decoder, want int) ([]int64, error) {
 	}
 	return out, nil
 }
-

@@ -62,6 +62,7 @@ func Resave(src, dst string, opt ResaveOptions) (*ResaveSummary, error) {
 
 	var tensors []Tensor
 	var shards [][]int
+	var shardMeta []FileOptions
 	weightFiles := map[string]bool{}
 	sum := &ResaveSummary{}
 	for _, f := range c.Files() {
@@ -81,12 +82,14 @@ func Resave(src, dst string, opt ResaveOptions) (*ResaveSummary, error) {
 			tensors = append(tensors, t)
 		}
 		shards = append(shards, shard)
+		shardMeta = append(shardMeta, FileOptions{Metadata: f.Metadata(), MetadataKeys: f.MetadataKeys()})
 	}
 	dopt := DirOptions{Metadata: c.files[0].Metadata(), MetadataKeys: c.files[0].MetadataKeys()}
 	if opt.MaxShardSize > 0 {
 		dopt.MaxShardSize = opt.MaxShardSize
 	} else {
 		dopt.Shards = shards
+		dopt.ShardMetadata = shardMeta
 	}
 	if ix := c.Index(); ix != nil {
 		if n, ok := ix.TotalParameters(); ok {

@@ -154,8 +154,9 @@ func BenchmarkBF16ToFloat32(b *testing.B) {
 
 // TestThroughputVsCp measures, in one run and on one disk, the write and
 // read throughput of a large checkpoint as a ratio to cp of the same file
-// (median of 3). Set SAFETENSORS_BENCH_MB (e.g. 1100) and optionally
-// SAFETENSORS_BENCH_DIR; scripts/bench_safetensors.sh does both.
+// (median of 3, or SAFETENSORS_BENCH_ROUNDS). Set SAFETENSORS_BENCH_MB
+// (e.g. 1100) and optionally SAFETENSORS_BENCH_DIR;
+// scripts/bench_safetensors.sh does both.
 func TestThroughputVsCp(t *testing.T) {
 	mb, _ := strconv.Atoi(os.Getenv("SAFETENSORS_BENCH_MB"))
 	if mb <= 0 {
@@ -186,9 +187,13 @@ func TestThroughputVsCp(t *testing.T) {
 	}
 	// Each timed step starts from a synced disk and writes a fresh file,
 	// as cp does; round 0 warms up and is not counted.
+	rounds := 3
+	if n, _ := strconv.Atoi(os.Getenv("SAFETENSORS_BENCH_ROUNDS")); n > 0 {
+		rounds = n
+	}
 	var wr, rd, rdInto, cp, cpSync []float64
 	bufs := map[string][]float32{}
-	for round := range 4 {
+	for round := range rounds + 1 {
 		os.Remove(p)
 		run("sync")
 		w := timeIt(func() {
@@ -212,8 +217,8 @@ func TestThroughputVsCp(t *testing.T) {
 	med := func(v []float64) float64 { s := slices.Clone(v); slices.Sort(s); return s[len(s)/2] }
 	st, _ := os.Stat(p)
 	gb := float64(st.Size()) / 1e9
-	t.Logf("file %.2f GB; medians of 3 (s): write %.3f, read+convert %.3f, read+convert into buffers %.3f, cp %.3f, cp+fsync %.3f",
-		gb, med(wr), med(rd), med(rdInto), med(cp), med(cpSync))
+	t.Logf("file %.2f GB; medians of %d (s): write %.3f, read+convert %.3f, read+convert into buffers %.3f, cp %.3f, cp+fsync %.3f",
+		gb, rounds, med(wr), med(rd), med(rdInto), med(cp), med(cpSync))
 	t.Logf("throughput GB/s: write %.2f, read %.2f, read into buffers %.2f, cp %.2f, cp+fsync %.2f",
 		gb/med(wr), gb/med(rd), gb/med(rdInto), gb/med(cp), gb/med(cpSync))
 	t.Logf("RATIOS (throughput vs cp): write %.2fx cp, %.2fx cp+fsync; read %.2fx cp (Float32), %.2fx cp (ReadFloat32 into buffers)",

@@ -191,7 +191,9 @@ func TestThroughputVsCp(t *testing.T) {
 	if n, _ := strconv.Atoi(os.Getenv("SAFETENSORS_BENCH_ROUNDS")); n > 0 {
 		rounds = n
 	}
-	var wr, rd, rdInto, cp, cpSync []float64
+	var wr, wrNoWB, rd, rdInto, cp, cpSync []float64
+	ab := os.Getenv("SAFETENSORS_BENCH_AB") != ""
+	defer func() { writebackEnabled = true }()
 	bufs := map[string][]float32{}
 	for round := range rounds + 1 {
 		os.Remove(p)
@@ -201,6 +203,18 @@ func TestThroughputVsCp(t *testing.T) {
 				t.Fatal(err)
 			}
 		})
+		var wn float64
+		if ab { // the same write without early writeback
+			os.Remove(p)
+			run("sync")
+			writebackEnabled = false
+			wn = timeIt(func() {
+				if err := WriteFile(p, ts, map[string]string{"format": "pt"}); err != nil {
+					t.Fatal(err)
+				}
+			})
+			writebackEnabled = true
+		}
 		run("sync")
 		c := timeIt(func() { run("cp", p, cpDst) })
 		os.Remove(cpDst)
@@ -212,6 +226,7 @@ func TestThroughputVsCp(t *testing.T) {
 		ri := timeIt(func() { readAll(t, p, bufs) })
 		if round > 0 {
 			wr, cp, cpSync, rd, rdInto = append(wr, w), append(cp, c), append(cpSync, cs), append(rd, r), append(rdInto, ri)
+			wrNoWB = append(wrNoWB, wn)
 		}
 	}
 	med := func(v []float64) float64 { s := slices.Clone(v); slices.Sort(s); return s[len(s)/2] }
@@ -223,6 +238,9 @@ func TestThroughputVsCp(t *testing.T) {
 		gb/med(wr), gb/med(rd), gb/med(rdInto), gb/med(cp), gb/med(cpSync))
 	t.Logf("RATIOS (throughput vs cp): write %.2fx cp, %.2fx cp+fsync; read %.2fx cp (Float32), %.2fx cp (ReadFloat32 into buffers)",
 		med(cp)/med(wr), med(cpSync)/med(wr), med(cp)/med(rd), med(cp)/med(rdInto))
+	if ab {
+		t.Logf("A/B: write with early writeback %.3f s, without %.3f s (medians); raw without %.3f", med(wr), med(wrNoWB), wrNoWB)
+	}
 	t.Logf("raw s: write %.3f read %.3f readInto %.3f cp %.3f cp+fsync %.3f", wr, rd, rdInto, cp, cpSync)
 }
 

@@ -75,6 +75,8 @@ def main():
     # The published §3.1 config (format-spec.md), as Python writes it.
     with open(os.path.join(HERE, "eagle3_published.json"), "w") as f:
         f.write(dumps(EAGLE3_PUBLISHED))
+    with open(os.path.join(HERE, "dflash_example.json"), "w") as f:
+        f.write(dumps(DFLASH_EXAMPLE))
     with open(os.path.join(HERE, "pyjson_cases.json"), "w") as f:
         json.dump(cases, f, indent=1, sort_keys=True)
         f.write("\n")
@@ -133,6 +135,37 @@ EAGLE3_PUBLISHED = {
         "num_key_value_heads": 4, "pretraining_tp": 1, "rms_norm_eps": 1e-06, "rope_scaling": None,
         "rope_theta": 5000000, "sliding_window": 2048, "use_cache": True, "use_sliding_window": True,
         "vocab_size": 151936,
+    },
+    "transformers_version": "4.57.6",
+}
+
+# format-spec §3.3 reconstructed trained DFlash example, with the Qwen3 layer
+# keys that the spec elides filled in with Qwen3-8B values.
+DFLASH_EXAMPLE = {
+    "architectures": ["DFlashDraftModel"],
+    "auto_map": {"": "config.DFlashSpeculatorConfig"},
+    "aux_hidden_state_layer_ids": [2, 18, 33],
+    "block_size": 16,
+    "draft_vocab_size": 32000,
+    "dtype": "bfloat16",
+    "mask_token_id": 151669,
+    "sample_from_anchor": False,
+    "sliding_window_non_causal": False,
+    "speculators_config": {
+        "algorithm": "dflash",
+        "default_proposal_method": "greedy",
+        "proposal_methods": [{"accept_tolerance": 0.0, "proposal_type": "greedy", "speculative_tokens": 15, "verifier_accept_k": 1}],
+        "verifier": {"architectures": ["Qwen3ForCausalLM"], "name_or_path": "Qwen/Qwen3-8B"},
+    },
+    "speculators_model_type": "dflash",
+    "speculators_version": "0.8.0.dev0",
+    "target_hidden_size": None,
+    "tie_word_embeddings": False,
+    "transformer_layer_config": {
+        "model_type": "qwen3", "hidden_size": 4096, "intermediate_size": 12288, "num_hidden_layers": 5,
+        "num_attention_heads": 32, "num_key_value_heads": 8, "head_dim": 128, "max_window_layers": 36,
+        "layer_types": ["sliding_attention"] * 5, "rms_norm_eps": 1e-06, "rope_theta": 1000000,
+        "sliding_window": 2048, "use_sliding_window": True, "vocab_size": 151936,
     },
     "transformers_version": "4.57.6",
 }

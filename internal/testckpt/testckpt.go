@@ -65,8 +65,8 @@ type Options struct {
 	Verifier      string
 	VerifierArchs []string
 	DType         safetensors.DType // float dtype; BF16 if empty
-	Init              Init
-	Seed              uint64
+	Init          Init
+	Seed          uint64
 	// MaxShardSize > 0 writes HF-style shards with an index.
 	MaxShardSize int64
 }

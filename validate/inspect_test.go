@@ -53,7 +53,7 @@ func TestInspectTiny(t *testing.T) {
 		t.Errorf("files %v, bytes %d", s.Files, s.BytesOnDisk)
 	}
 	text := s.Text()
-	for _, w := range []string{"eagle3", "43,264", "[2 46 91 93]", "512 verifier, 96 draft", "1 × llama"} {
+	for _, w := range []string{"eagle3", "43,264", "[2 46 91 93]", "512 verifier, 96 draft", "1 × llama", "method eagle3, 3 speculative tokens, Eagle3LlamaForCausalLM"} {
 		if !strings.Contains(text, w) {
 			t.Errorf("text lacks %q:\n%s", w, text)
 		}

@@ -31,6 +31,12 @@ func (r *Report) checkConfig(c *config.Speculator) {
 			r.add(Error, lk+k.key, "%d, must be at least 1", k.v)
 		}
 	}
+	if !l.Has("num_key_value_heads") {
+		r.add(Warning, lk+"num_key_value_heads", "missing: the class default applies (%d KV heads assumed); write it explicitly", l.KVHeads())
+	}
+	if !l.Has("head_dim") {
+		r.add(Warning, lk+"head_dim", "missing: the class default applies (head_dim %d assumed); write it explicitly", l.HeadDimension())
+	}
 	if kv := l.KVHeads(); kv < 1 {
 		r.add(Error, lk+"num_key_value_heads", "%d, must be at least 1", kv)
 	} else if l.NumAttentionHeads > 0 && l.NumAttentionHeads%kv != 0 {

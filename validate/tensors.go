@@ -1,6 +1,8 @@
 package validate
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -27,6 +29,9 @@ var dtypeRank = map[safetensors.DType]int{
 // Python's safetensors writes (metadata {"format":"pt"} first, tensors by
 // descending dtype then name, compact JSON, space padding to 8 bytes).
 func (r *Report) checkHeaders(ck *safetensors.Checkpoint) {
+	if ix := ck.Index(); ix != nil {
+		r.checkIndex(ck, ix)
+	}
 	for _, f := range ck.Files() {
 		key := filepath.Base(f.Path())
 		meta := f.Metadata()
@@ -66,6 +71,36 @@ func (r *Report) checkHeaders(ck *safetensors.Checkpoint) {
 			}
 			r.add(Error, key, "header bytes differ from Python's from byte %d: %q, want %q", i+8, excerpt(got, i), excerpt(want, i))
 		}
+	}
+}
+
+// checkIndex compares model.safetensors.index.json with what transformers
+// writes: json.dumps(indent=2, sort_keys=True) and the real total_size.
+func (r *Report) checkIndex(ck *safetensors.Checkpoint, ix *safetensors.Index) {
+	const key = "model.safetensors.index.json"
+	var total int64
+	for _, n := range ck.Names() {
+		info, _ := ck.Info(n)
+		total += info.NumBytes()
+	}
+	if ts, ok := ix.TotalSize(); !ok {
+		r.add(Warning, key, "metadata.total_size is missing")
+	} else if ts != total {
+		r.add(Warning, key, "metadata.total_size is %d but the tensors hold %d bytes", ts, total)
+	}
+	data, err := readBounded(filepath.Join(ck.Dir(), key), 256<<20)
+	if err != nil {
+		r.add(Error, key, "%v", err)
+		return
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return // the safetensors reader already accepted it; nothing more to say
+	}
+	if want, err := config.MarshalPython(v); err == nil && !bytes.Equal(want, data) {
+		r.add(Warning, key, "not in the form transformers writes (json.dumps(indent=2, sort_keys=True)): %s", firstDiff(data, want))
 	}
 }
 

@@ -115,6 +115,9 @@ func parseHeader(path string, hdr []byte, dataLen int64) (*header, error) {
 
 func expectDelim(dec *json.Decoder, d json.Delim) error {
 	tok, err := dec.Token()
+	if errors.Is(err, io.EOF) {
+		return io.ErrUnexpectedEOF
+	}
 	if err != nil {
 		return err
 	}

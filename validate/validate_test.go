@@ -706,3 +706,16 @@ func ExampleDir() {
 	// warning eagle_aux_hidden_state_layer_ids
 	// ok
 }
+
+func BenchmarkDirTiny(b *testing.B) {
+	dir := b.TempDir()
+	if err := testckpt.Write(dir, testckpt.Tiny()); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Dir(dir); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

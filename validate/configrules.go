@@ -119,7 +119,7 @@ func (r *Report) checkConfig(c *config.Speculator) {
 	if aux != nil && !slices.IsSorted(aux) {
 		r.add(Warning, auxKey, "%v is not in ascending order; the draft concatenates the hidden states in this order", aux)
 	}
-	if aux != nil && len(aux) != 3 && algo != "mtp" {
+	if aux != nil && len(aux) != 3 && c.EagleFields() != nil {
 		r.add(Warning, auxKey, "%d aux layers: several vLLM releases take the aux count from num_aux_hidden_states or eagle_config and otherwise assume 3, then fail loading fc with a shape mismatch (vLLM issue #54526, fix PR #54598); 3 aux layers are the most compatible", len(aux))
 	}
 

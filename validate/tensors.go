@@ -203,6 +203,8 @@ func (r *Report) checkTensors(ck *safetensors.Checkpoint, c *config.Speculator) 
 			why = "rotary inv_freq is a non-persistent buffer and is never saved"
 		case strings.HasPrefix(n, "model."):
 			why = "speculators tensor names carry no \"model.\" prefix; vLLM adds it itself and would load \"model.model.…\""
+		case strings.HasPrefix(n, "midlayer."):
+			why = "this is the research EAGLE-3 layout (midlayer.* is layers.0.* in speculators); `speculators convert` converts it"
 		case expertRE.MatchString(n):
 			why = "MoE experts must be stored fused (experts.gate_up_proj, experts.down_proj)"
 		}

@@ -356,6 +356,10 @@ func TestBrokenRules(t *testing.T) {
 			ts["model.norm.weight"] = ts["norm.weight"]
 			delete(ts, "norm.weight")
 		}, key: "model.norm.weight", msg: "forbidden"},
+		{name: "research midlayer names", ts: func(ts map[string]*tensor) {
+			ts["midlayer.self_attn.q_proj.weight"] = ts["layers.0.self_attn.q_proj.weight"]
+			delete(ts, "layers.0.self_attn.q_proj.weight")
+		}, key: "midlayer.self_attn.q_proj.weight", msg: "speculators convert"},
 		// §7.9 safetensors header
 		{name: "no metadata", dir: func(t *testing.T, dir string) {
 			rewriteRaw(t, dir, func(meta string, order []string) (string, []string) { return "", order })
@@ -532,6 +536,10 @@ func TestWarnings(t *testing.T) {
 	}{
 		{name: "4 aux layers", opts: func(o *testckpt.Options) { *o = testckpt.Tiny() }, key: "eagle_aux_hidden_state_layer_ids", msg: "#54526"},
 		{name: "aux ids null", opts: func(o *testckpt.Options) { o.AuxIDs = nil }, key: "eagle_aux_hidden_state_layer_ids", msg: "null"},
+		{name: "peagle 4 aux layers", opts: func(o *testckpt.Options) {
+			*o = testckpt.ForAlgorithm("peagle")
+			o.AuxIDs = []int{1, 2, 3, 4}
+		}, key: "eagle_aux_hidden_state_layer_ids", msg: "#54526"},
 		{name: "verifier null", cfg: func(m map[string]any) { sub(sub(m, "speculators_config"), "verifier")["name_or_path"] = nil }, key: "speculators_config.verifier.name_or_path", msg: "vllm serve"},
 		{name: "kv heads missing", cfg: func(m map[string]any) { delete(sub(m, "transformer_layer_config"), "num_key_value_heads") }, key: "transformer_layer_config.num_key_value_heads", msg: "class default"},
 		{name: "verifier_accept_k", cfg: func(m map[string]any) { proposal(m)["verifier_accept_k"] = json.Number("2") }, key: "speculators_config.proposal_methods[0].verifier_accept_k", msg: "vLLM ignores"},
@@ -717,5 +725,15 @@ func BenchmarkDirTiny(b *testing.B) {
 		if _, err := Dir(dir); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestDFlashFiveAux: DFlash drafts commonly use five aux layers (z-lab);
+// the eagle3 fc limitation of vLLM does not apply to them.
+func TestDFlashFiveAux(t *testing.T) {
+	o := testckpt.ForAlgorithm("dflash")
+	o.AuxIDs = []int{2, 10, 18, 26, 34}
+	if r := run(t, write(t, o)); len(r.Findings) != 0 {
+		t.Errorf("findings:%s", dump(r))
 	}
 }

@@ -125,7 +125,6 @@ func (r *Report) checkConfig(c *config.Speculator) {
 
 	switch algo {
 	case "eagle3", "peagle":
-		e := c.EagleFields()
 		switch l.ModelType {
 		case "llama", "qwen3":
 		case "":
@@ -142,9 +141,6 @@ func (r *Report) checkConfig(c *config.Speculator) {
 		}
 		if aux == nil {
 			r.add(Warning, auxKey, "null: vLLM and speculators then use the verifier's default [2, N/2, N-3]; trained drafts write the ids they were trained with")
-		}
-		if e.TargetHiddenSize != nil && *e.TargetHiddenSize == l.HiddenSize {
-			r.add(Warning, "target_hidden_size", "equals hidden_size; write null when the verifier hidden size is the draft's")
 		}
 		if algo == "peagle" && c.PEagle.MaskTokenID == nil {
 			r.add(Error, "mask_token_id", "null or missing: vLLM requires an integer (it becomes pard_token)")

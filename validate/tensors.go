@@ -8,9 +8,11 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/speculators-go/speculators/config"
 	"github.com/speculators-go/speculators/safetensors"
@@ -288,17 +290,44 @@ func (r *Report) checkTensors(ck *safetensors.Checkpoint, c *config.Speculator) 
 			initRange = f
 		}
 	}
+	r.scanAll(ck, names, initRange)
+}
+
+// scanAll scans the float tensors' values on all CPUs; findings keep the
+// order of names.
+func (r *Report) scanAll(ck *safetensors.Checkpoint, names []string, initRange float64) {
+	var floats []string
 	for _, n := range names {
-		info, _ := ck.Info(n)
-		if !info.DType.IsFloat() {
-			continue
+		if info, _ := ck.Info(n); info.DType.IsFloat() {
+			floats = append(floats, n)
 		}
-		b, err := ck.Bytes(n)
-		if err != nil {
-			r.add(Error, n, "%v", err)
-			continue
-		}
-		r.scanValues(n, info, b, initRange)
+	}
+	results := make([]Report, len(floats))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for w := 0; w < min(runtime.GOMAXPROCS(0), len(floats)); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				n := floats[i]
+				info, _ := ck.Info(n)
+				b, err := ck.Bytes(n)
+				if err != nil {
+					results[i].add(Error, n, "%v", err)
+					continue
+				}
+				results[i].scanValues(n, info, b, initRange)
+			}
+		}()
+	}
+	for i := range floats {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	for _, res := range results {
+		r.Findings = append(r.Findings, res.Findings...)
 	}
 }
 

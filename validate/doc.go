@@ -15,7 +15,8 @@
 // (§7.9: metadata {"format":"pt"} first, descending dtype then name, compact
 // JSON, space padding). vLLM would load such files, but §7 makes them rules
 // and `speculators resave` rewrites them canonically. The format "pt"
-// metadata itself is needed: transformers refuses files without it.
+// metadata matters beyond bytes: transformers rejects other formats, and
+// its older releases reject files without metadata.
 //
 // # Untrained-weight heuristics
 //

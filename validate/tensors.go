@@ -38,7 +38,7 @@ func (r *Report) checkHeaders(ck *safetensors.Checkpoint) {
 		key := filepath.Base(f.Path())
 		meta := f.Metadata()
 		if meta["format"] != "pt" {
-			r.add(Error, key, "__metadata__ is %v, want {\"format\": \"pt\"}: transformers refuses safetensors files without format pt", meta)
+			r.add(Error, key, "__metadata__ is %v, want {\"format\": \"pt\"} as save_pretrained writes it (format-spec §7.9); transformers rejects other formats and older releases any file without metadata", meta)
 			continue
 		}
 		if f.HeaderLen()%8 != 0 {

@@ -345,7 +345,7 @@ func (r *Report) checkVocabPresence(ck *safetensors.Checkpoint, c *config.Specul
 	}
 	for _, n := range []string{"d2t", "t2d"} {
 		if _, ok := ck.Info(n); ok {
-			r.add(Error, n, "present although draft_vocab_size equals vocab_size (%d): the mapping exists only for a reduced vocabulary (vLLM rejects d2t then)", c.DraftVocabSize())
+			r.add(Error, n, "present although draft_vocab_size equals vocab_size (%d): the mapping exists only for a reduced vocabulary (format-spec §7.5; vLLM's dflash loader rejects it)", c.DraftVocabSize())
 		}
 	}
 }

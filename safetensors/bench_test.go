@@ -220,3 +220,26 @@ func TestThroughputVsCp(t *testing.T) {
 		med(cp)/med(wr), med(cpSync)/med(wr), med(cp)/med(rd), med(cp)/med(rdInto))
 	t.Logf("raw s: write %.3f read %.3f readInto %.3f cp %.3f cp+fsync %.3f", wr, rd, rdInto, cp, cpSync)
 }
+
+// BenchmarkOpenLargeHeader: parsing and validating a 20k-tensor header.
+func BenchmarkOpenLargeHeader(b *testing.B) {
+	var ts []Tensor
+	for i := range 20000 {
+		ts = append(ts, Tensor{Name: fmt.Sprintf("model.layers.%d.mlp.experts.%d.weight", i/100, i%100), DType: BF16, Shape: []int64{2, 2}, Data: make([]byte, 8)})
+	}
+	p := filepath.Join(b.TempDir(), "m.safetensors")
+	if err := WriteFile(p, ts, map[string]string{"format": "pt"}); err != nil {
+		b.Fatal(err)
+	}
+	f, _ := Open(p)
+	b.SetBytes(f.HeaderLen())
+	f.Close()
+	b.ReportAllocs()
+	for b.Loop() {
+		f, err := Open(p)
+		if err != nil {
+			b.Fatal(err)
+		}
+		f.Close()
+	}
+}

@@ -2,6 +2,8 @@ package safetensors
 
 import (
 	"bytes"
+	"encoding/binary"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"slices"
@@ -37,6 +39,18 @@ func FuzzHeader(f *testing.F) {
 	fuzzSeeds(f)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		h, start, err := parseBuffer("fuzz", b)
+		// Differential check against the encoding/json-based reference.
+		if len(b) >= 8 {
+			if n := binary.LittleEndian.Uint64(b); n <= uint64(len(b)-8) {
+				_, rerr := parseHeaderRef("fuzz", b[8:8+n], int64(len(b))-8-int64(n))
+				if (err == nil) != (rerr == nil) {
+					t.Fatalf("parsers disagree: fast %v, reference %v", err, rerr)
+				}
+				if err == nil && !json.Valid(b[8:8+n]) {
+					t.Fatalf("accepted invalid JSON %q", b[8:8+n])
+				}
+			}
+		}
 		if err != nil {
 			return
 		}
@@ -131,6 +145,47 @@ func FuzzIndex(f *testing.F) {
 		for k, v := range ix.WeightMap {
 			if ix2.WeightMap[k] != v {
 				t.Fatalf("weight map entry %q changed", k)
+			}
+		}
+	})
+}
+
+// FuzzHeaderJSON mutates header text directly (FuzzHeader mostly mutates
+// whole files) and checks the fast parser against the reference parser:
+// same accept/reject decision, same tensors and metadata.
+func FuzzHeaderJSON(f *testing.F) {
+	for _, h := range []string{
+		`{"__metadata__":{"format":"pt"},"a":{"dtype":"BF16","shape":[2,3],"data_offsets":[0,12]},"b":{"dtype":"BOOL","shape":[4],"data_offsets":[12,16]}}`,
+		`{"a\u00e9\ud83d\ude00\n":{"dtype":"F32","shape":[],"data_offsets":[0,4],"x":[{"y":null},true,-1.5e3]}}`,
+		`{"__metadata__":null,"e":{"shape":[0],"data_offsets":[16,16],"dtype":"I64"},"z":{"dtype":"U8","shape":[16],"data_offsets":[0,16]}}`,
+		` { } `,
+	} {
+		f.Add([]byte(h), uint16(16))
+	}
+	f.Fuzz(func(t *testing.T, hdr []byte, dataLen uint16) {
+		h, err := parseHeader("fuzz", hdr, int64(dataLen))
+		r, rerr := parseHeaderRef("fuzz", hdr, int64(dataLen))
+		if (err == nil) != (rerr == nil) {
+			t.Fatalf("parsers disagree on %q: fast %v, reference %v", hdr, err, rerr)
+		}
+		if err != nil {
+			return
+		}
+		if !json.Valid(hdr) {
+			t.Fatalf("accepted invalid JSON %q", hdr)
+		}
+		if len(h.tensors) != len(r.tensors) || h.hasMeta != r.hasMeta || !slices.Equal(h.metaKeys, r.metaKeys) {
+			t.Fatalf("parsers disagree on %q", hdr)
+		}
+		for i := range h.tensors {
+			a, b := h.tensors[i], r.tensors[i]
+			if a.Name != b.Name || a.DType != b.DType || !slices.Equal(a.Shape, b.Shape) || a.Begin != b.Begin || a.End != b.End {
+				t.Fatalf("tensor %d: %+v vs %+v", i, a, b)
+			}
+		}
+		for k, v := range h.meta {
+			if r.meta[k] != v {
+				t.Fatalf("metadata %q: %q vs %q", k, v, r.meta[k])
 			}
 		}
 	})

@@ -74,7 +74,7 @@ func TestHostileHeaders(t *testing.T) {
 		{"InvalidUTF8", rawFile("{\"a\xff\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", 4, -1),
 			[]string{"UTF-8"}},
 		{"NotJSON", rawFile(`{"a":`, 0, -1),
-			[]string{"unexpected EOF"}},
+			[]string{"unexpected end of JSON"}},
 		{"NotAnObject", rawFile(`[1,2]`, 0, -1),
 			[]string{"invalid header JSON"}},
 		{"TrailingGarbage", rawFile(`{}x`, 0, -1),

@@ -62,6 +62,7 @@ func Resave(src, dst string, opt ResaveOptions) (*ResaveSummary, error) {
 
 	var tensors []Tensor
 	var shards [][]int
+	var shardMeta []FileOptions
 	weightFiles := map[string]bool{}
 	sum := &ResaveSummary{}
 	for _, f := range c.Files() {
@@ -81,16 +82,23 @@ func Resave(src, dst string, opt ResaveOptions) (*ResaveSummary, error) {
 			tensors = append(tensors, t)
 		}
 		shards = append(shards, shard)
+		shardMeta = append(shardMeta, FileOptions{Metadata: f.Metadata(), MetadataKeys: f.MetadataKeys()})
 	}
 	dopt := DirOptions{Metadata: c.files[0].Metadata(), MetadataKeys: c.files[0].MetadataKeys()}
 	if opt.MaxShardSize > 0 {
 		dopt.MaxShardSize = opt.MaxShardSize
 	} else {
 		dopt.Shards = shards
+		dopt.ShardMetadata = shardMeta
 	}
 	if ix := c.Index(); ix != nil {
 		if n, ok := ix.TotalParameters(); ok {
 			dopt.TotalParameters = n
+		}
+		for k := range ix.Metadata {
+			if k != "total_size" && k != "total_parameters" && opt.Log != nil {
+				fmt.Fprintf(opt.Log, "resave: note: index metadata %q is not carried over\n", k)
+			}
 		}
 	}
 	var total int64

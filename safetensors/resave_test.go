@@ -49,3 +49,30 @@ func TestResaveProgressAndSummary(t *testing.T) {
 		t.Error("cast to I64 accepted")
 	}
 }
+
+// Shards with different metadata (Python's HashMap order differs per
+// save_file call) keep their own bytes.
+func TestResavePerShardMetadata(t *testing.T) {
+	src := t.TempDir()
+	u8 := func(n string) Tensor { return Tensor{Name: n, DType: U8, Shape: []int64{1}, Data: []byte{1}} }
+	m := map[string]string{"format": "pt", "x": "y"}
+	if err := WriteFileOptions(filepath.Join(src, ShardFileName(0, 2)), []Tensor{u8("a")}, FileOptions{Metadata: m, MetadataKeys: []string{"x", "format"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteFileOptions(filepath.Join(src, ShardFileName(1, 2)), []Tensor{u8("b")}, FileOptions{Metadata: m, MetadataKeys: []string{"format", "x"}}); err != nil {
+		t.Fatal(err)
+	}
+	idx := EncodeIndex(2, 0, map[string]string{"a": ShardFileName(0, 2), "b": ShardFileName(1, 2)})
+	os.WriteFile(filepath.Join(src, IndexFileName), idx, 0o644)
+	dst := t.TempDir()
+	if _, err := Resave(src, dst, ResaveOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{ShardFileName(0, 2), ShardFileName(1, 2), IndexFileName} {
+		a, _ := os.ReadFile(filepath.Join(src, n))
+		b, _ := os.ReadFile(filepath.Join(dst, n))
+		if !bytes.Equal(a, b) {
+			t.Errorf("%s differs", n)
+		}
+	}
+}

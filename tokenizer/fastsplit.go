@@ -109,7 +109,7 @@ func lowerASCII(c byte) byte {
 	return c
 }
 
-// contraction matches 's 't 're 've 'm 'll 'd at s[i] (s[i] == '\”).
+// contraction matches the English contractions at s[i], an apostrophe.
 func contraction(s string, i int, fold bool) int {
 	if i+1 >= len(s) {
 		return 0

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"unicode/utf8"
 )
 
@@ -14,7 +15,7 @@ import (
 type bpe struct {
 	vocab  map[string]int32
 	tokens []string // id -> token; "" for holes
-	merges map[uint64]merge
+	merges *pairTable
 
 	unk          int32 // -1 when the model has no unk token
 	fuseUnk      bool
@@ -51,10 +52,16 @@ func buildBPE(m *modelJSON) (*bpe, error) {
 		return nil, fmt.Errorf("model: BPE end_of_word_suffix %q is not supported", *m.EndOfWordSuffix)
 	}
 	b := &bpe{unk: -1, fuseUnk: m.FuseUnk, byteFallback: m.ByteFallback, ignoreMerges: m.IgnoreMerges}
-	if err := b.parseVocab(m.Vocab); err != nil {
+	var pairs [][2]string
+	var vocabErr, mergesErr error
+	var wg sync.WaitGroup
+	wg.Go(func() { vocabErr = b.parseVocab(m.Vocab) })
+	wg.Go(func() { pairs, mergesErr = parseMergePairs(m.Merges) })
+	wg.Wait()
+	if err := errors.Join(vocabErr, mergesErr); err != nil {
 		return nil, err
 	}
-	if err := b.parseMerges(m.Merges); err != nil {
+	if err := b.setMerges(pairs); err != nil {
 		return nil, err
 	}
 	if m.UnkToken != nil {
@@ -103,49 +110,51 @@ func (b *bpe) parseVocab(raw json.RawMessage) error {
 	return nil
 }
 
-// parseMerges accepts both merge formats: "a b" strings (tokenizers < 0.20)
-// and ["a", "b"] pairs.
-func (b *bpe) parseMerges(raw json.RawMessage) error {
+// parseMergePairs accepts both merge formats: "a b" strings (tokenizers
+// < 0.20) and ["a", "b"] pairs. It needs no vocabulary, so it runs while the
+// vocabulary is parsed.
+func parseMergePairs(raw json.RawMessage) ([][2]string, error) {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
-		b.merges = map[uint64]merge{}
-		return nil
+		return nil, nil
 	}
-	var items []json.RawMessage
-	if err := json.Unmarshal(raw, &items); err != nil {
-		return fmt.Errorf("model.merges: %w", err)
-	}
-	b.merges = make(map[uint64]merge, len(items))
-	var pair []string
-	for rank, it := range items {
-		var l, r string
-		if len(it) > 0 && it[0] == '"' {
-			var s string
-			if err := json.Unmarshal(it, &s); err != nil {
-				return fmt.Errorf("model.merges[%d]: %w", rank, err)
-			}
-			var ok bool
-			l, r, ok = strings.Cut(s, " ")
+	inner := bytes.TrimSpace(bytes.TrimPrefix(raw, []byte("[")))
+	if len(inner) > 0 && inner[0] == '"' {
+		var flat []string
+		if err := json.Unmarshal(raw, &flat); err != nil {
+			return nil, fmt.Errorf("model.merges: %w", err)
+		}
+		pairs := make([][2]string, len(flat))
+		for i, s := range flat {
+			l, r, ok := strings.Cut(s, " ")
 			if !ok {
-				return fmt.Errorf("model.merges[%d]: %q is not two tokens separated by a space", rank, s)
+				return nil, fmt.Errorf("model.merges[%d]: %q is not two tokens separated by a space", i, s)
 			}
-		} else {
-			pair = pair[:0]
-			if err := json.Unmarshal(it, &pair); err != nil || len(pair) != 2 {
-				return fmt.Errorf("model.merges[%d]: want a string or a pair of strings", rank)
-			}
-			l, r = pair[0], pair[1]
+			pairs[i] = [2]string{l, r}
 		}
-		li, ok1 := b.vocab[l]
-		ri, ok2 := b.vocab[r]
-		ni, ok3 := b.vocab[l+r]
+		return pairs, nil
+	}
+	var pairs [][2]string
+	if err := json.Unmarshal(raw, &pairs); err != nil {
+		return nil, fmt.Errorf("model.merges: want strings or pairs of strings: %w", err)
+	}
+	return pairs, nil
+}
+
+// setMerges resolves merge pairs to ids. Rank is the position in the list;
+// a repeated pair keeps its first (best) rank.
+func (b *bpe) setMerges(pairs [][2]string) error {
+	b.merges = newPairTable(len(pairs))
+	var buf []byte
+	for rank, p := range pairs {
+		li, ok1 := b.vocab[p[0]]
+		ri, ok2 := b.vocab[p[1]]
+		buf = append(append(buf[:0], p[0]...), p[1]...)
+		ni, ok3 := b.vocab[string(buf)]
 		if !ok1 || !ok2 || !ok3 {
-			return fmt.Errorf("model.merges[%d]: %q + %q uses a token missing from the vocabulary", rank, l, r)
+			return fmt.Errorf("model.merges[%d]: %q + %q uses a token missing from the vocabulary", rank, p[0], p[1])
 		}
-		k := pairKey(li, ri)
-		if _, dup := b.merges[k]; !dup {
-			b.merges[k] = merge{rank: int32(rank), id: ni}
-		}
+		b.merges.insert(pairKey(li, ri), merge{rank: int32(rank), id: ni})
 	}
 	return nil
 }
@@ -242,7 +251,7 @@ func (b *bpe) mergeWord(ws *wordState, out []int) []int {
 			for {
 				best, bestRank, bestID := int32(-1), int32(1<<31-1), int32(0)
 				for i := int32(0); i >= 0 && syms[i].next >= 0; i = syms[i].next {
-					if m, ok := b.merges[pairKey(syms[i].id, syms[syms[i].next].id)]; ok && m.rank < bestRank {
+					if m, ok := b.merges.get(pairKey(syms[i].id, syms[syms[i].next].id)); ok && m.rank < bestRank {
 						best, bestRank, bestID = i, m.rank, m.id
 					}
 				}
@@ -254,7 +263,7 @@ func (b *bpe) mergeWord(ws *wordState, out []int) []int {
 		} else {
 			h := ws.heap[:0]
 			for i := 0; i+1 < n; i++ {
-				if m, ok := b.merges[pairKey(syms[i].id, syms[i+1].id)]; ok {
+				if m, ok := b.merges.get(pairKey(syms[i].id, syms[i+1].id)); ok {
 					h.push(mergeCand{rank: m.rank, pos: int32(i), id: m.id})
 				}
 			}
@@ -264,18 +273,18 @@ func (b *bpe) mergeWord(ws *wordState, out []int) []int {
 				if s.dead || s.next < 0 {
 					continue
 				}
-				m, ok := b.merges[pairKey(s.id, syms[s.next].id)]
+				m, ok := b.merges.get(pairKey(s.id, syms[s.next].id))
 				if !ok || m.id != c.id || m.rank != c.rank {
 					continue
 				}
 				b.joinAt(syms, c.pos, c.id)
 				if p := s.prev; p >= 0 {
-					if m, ok := b.merges[pairKey(syms[p].id, s.id)]; ok {
+					if m, ok := b.merges.get(pairKey(syms[p].id, s.id)); ok {
 						h.push(mergeCand{rank: m.rank, pos: p, id: m.id})
 					}
 				}
 				if nx := s.next; nx >= 0 {
-					if m, ok := b.merges[pairKey(s.id, syms[nx].id)]; ok {
+					if m, ok := b.merges.get(pairKey(s.id, syms[nx].id)); ok {
 						h.push(mergeCand{rank: m.rank, pos: c.pos, id: m.id})
 					}
 				}

@@ -44,9 +44,9 @@ func miniByteLevel() map[string]any {
 			map[string]any{"type": "ByteLevel", "add_prefix_space": false, "use_regex": false},
 		}},
 		"post_processor": map[string]any{
-			"type":   "TemplateProcessing",
-			"single": []any{map[string]any{"SpecialToken": map[string]any{"id": "<|bos|>", "type_id": 0}}, map[string]any{"Sequence": map[string]any{"id": "A", "type_id": 0}}},
-			"pair":   []any{},
+			"type":           "TemplateProcessing",
+			"single":         []any{map[string]any{"SpecialToken": map[string]any{"id": "<|bos|>", "type_id": 0}}, map[string]any{"Sequence": map[string]any{"id": "A", "type_id": 0}}},
+			"pair":           []any{},
 			"special_tokens": map[string]any{"<|bos|>": map[string]any{"id": "<|bos|>", "ids": []int{300}, "tokens": []string{"<|bos|>"}}},
 		},
 		"decoder": map[string]any{"type": "ByteLevel"},

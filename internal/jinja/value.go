@@ -4,7 +4,7 @@ package jinja
 
 import (
 	"encoding/json"
-	"fmt"
+	"math/big"
 	"reflect"
 	"sort"
 	"strings"
@@ -25,6 +25,9 @@ const (
 	KindList
 	KindDict
 	KindCallable
+	// KindBigInt holds an integer outside int64 (*big.Int), as Python's
+	// json.loads produces for long literals. Added in the speculators fork.
+	KindBigInt
 )
 
 // =============================================================================
@@ -60,6 +63,15 @@ func NewInt(n int64) Value {
 // NewFloat returns a floating-point value.
 func NewFloat(f float64) Value {
 	return Value{kind: KindFloat, v: f}
+}
+
+// NewBigInt returns an integer value of any size. Values that fit in int64
+// become ordinary ints.
+func NewBigInt(n *big.Int) Value {
+	if n.IsInt64() {
+		return NewInt(n.Int64())
+	}
+	return Value{kind: KindBigInt, v: new(big.Int).Set(n)}
 }
 
 // NewString returns a string value.
@@ -100,7 +112,12 @@ func (v Value) IsInt() bool { return v.kind == KindInt }
 func (v Value) IsFloat() bool { return v.kind == KindFloat }
 
 // IsNumber reports whether v is an integer or float.
-func (v Value) IsNumber() bool { return v.kind == KindInt || v.kind == KindFloat }
+func (v Value) IsNumber() bool {
+	return v.kind == KindInt || v.kind == KindFloat || v.kind == KindBigInt
+}
+
+// IsBigInt reports whether v is an integer outside int64.
+func (v Value) IsBigInt() bool { return v.kind == KindBigInt }
 
 // IsString reports whether v is a string.
 func (v Value) IsString() bool { return v.kind == KindString }
@@ -135,6 +152,8 @@ func (v Value) IsTruthy() bool {
 		return v.v.(*Dict).Len() > 0
 	case KindCallable:
 		return true
+	case KindBigInt:
+		return v.v.(*big.Int).Sign() != 0
 	}
 
 	return false
@@ -168,62 +187,12 @@ func (v Value) AsCallable() *Callable {
 
 // =============================================================================
 
-// String returns a Python-style string representation of the value.
+// String returns the Python repr of the value (what str() gives for a list
+// or dict holding it).
 func (v Value) String() string {
-	switch v.kind {
-	case KindUndefined:
-		return "Undefined"
-
-	case KindNone:
-		return "None"
-
-	case KindBool:
-		if v.v.(bool) {
-			return "True"
-		}
-		return "False"
-
-	case KindInt:
-		return fmt.Sprintf("%d", v.v.(int64))
-
-	case KindFloat:
-		return fmt.Sprintf("%g", v.v.(float64))
-
-	case KindString:
-		return fmt.Sprintf("'%s'", v.v.(string))
-
-	case KindList:
-		list := v.v.(*List)
-		var b strings.Builder
-		b.WriteByte('[')
-		for i, item := range list.Items {
-			if i > 0 {
-				b.WriteString(", ")
-			}
-			b.WriteString(item.String())
-		}
-		b.WriteByte(']')
-		return b.String()
-
-	case KindDict:
-		d := v.v.(*Dict)
-		var b strings.Builder
-		b.WriteByte('{')
-		for i, key := range d.Keys {
-			if i > 0 {
-				b.WriteString(", ")
-			}
-			fmt.Fprintf(&b, "'%s': %s", key, d.Data[key].String())
-		}
-		b.WriteByte('}')
-		return b.String()
-
-	case KindCallable:
-		c := v.v.(Callable)
-		return fmt.Sprintf("<callable %s>", c.Name)
-	}
-
-	return "Undefined"
+	var b strings.Builder
+	writeRepr(&b, v)
+	return b.String()
 }
 
 // Equals reports whether v and other hold the same value.
@@ -280,6 +249,9 @@ func (v Value) Equals(other Value) bool {
 
 	case KindCallable:
 		return false
+
+	case KindBigInt:
+		return v.v.(*big.Int).Cmp(other.v.(*big.Int)) == 0
 	}
 
 	return false

@@ -178,3 +178,53 @@ func TestLoadErrors(t *testing.T) {
 		t.Errorf("truncated config: no error")
 	}
 }
+
+// TestSnippets renders the generator's one-construct snippets, each compared
+// on its own with Python Jinja2's output (or error).
+func TestSnippets(t *testing.T) {
+	data, err := os.ReadFile("testdata/chat_golden.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var g struct {
+		Now      string                     `json:"now"`
+		Vars     map[string]json.RawMessage `json:"snippet_vars"`
+		Snippets []struct {
+			Template string  `json:"template"`
+			Output   *string `json:"output"`
+			Error    *string `json:"error"`
+		} `json:"snippets"`
+	}
+	if err := json.Unmarshal(data, &g); err != nil {
+		t.Fatal(err)
+	}
+	now, err := time.Parse("2006-01-02T15:04:05", g.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs, err := ParseMessages(g.Vars["messages"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	kw := map[string]any{}
+	for k, v := range g.Vars {
+		if k != "messages" {
+			kw[k] = v
+		}
+	}
+	for i, sn := range g.Snippets {
+		tmpl, err := New("snippet", sn.Template, nil)
+		var got string
+		if err == nil {
+			got, err = tmpl.Render(msgs, RenderOptions{Kwargs: kw, Now: func() time.Time { return now }})
+		}
+		switch {
+		case sn.Error != nil && err == nil:
+			t.Errorf("snippet %d %q: got %q, want error %s", i, sn.Template, got, *sn.Error)
+		case sn.Error == nil && err != nil:
+			t.Errorf("snippet %d %q: error %v, want %q", i, sn.Template, err, *sn.Output)
+		case sn.Error == nil && got != *sn.Output:
+			t.Errorf("snippet %d %q:\n got: %q\nwant: %q", i, sn.Template, got, *sn.Output)
+		}
+	}
+}

@@ -312,6 +312,89 @@ case("named/tool-use", "named",
      tools=[WEATHER, SEARCH, CALC, NOPARAMS], gen=True)
 
 
+# Small snippets exercising one construct each, rendered with SNIPPET_VARS.
+# The Go test compares them one by one, so one divergence cannot hide another.
+SNIPPET_VARS = {
+    "messages": [S("sys"), U("hi"), A("yo", reasoning_content="hmm")],
+    "d": {"b": 2, "a": 1, "c": {"x": [1, 2]}},
+    "xs": [3, 1, 2, 3],
+    "people": [{"name": "Bo", "age": 30}, {"name": "al", "age": 25}, {"name": "Cy"}],
+    "s": "  Hello, World  ",
+    "n": 7, "f": 2.5, "t": True, "z": None, "big": 12345678901234567890,
+}
+SNIPPETS = [
+    "{{ 7 / 2 }} {{ 6 / 2 }} {{ 7 // 2 }} {{ -7 // 2 }} {{ -7 % 3 }} {{ 7 % -3 }} {{ 2 ** 10 }} {{ 2 ** -1 }}",
+    "{{ 1 + 2.0 }} {{ 0.1 + 0.2 }} {{ 1e20 }} {{ 1.5e-7 }} {{ 100.0 }} {{ -0.0 }} {{ 3 - 5 }} {{ 2 * 3.5 }}",
+    "{{ n }} {{ f }} {{ t }} {{ z }} {{ big }} {{ undefined_var }}|",
+    r"""{{ xs }} {{ d }} {{ people[2] }} {{ ['it\'s', "q\"", 'a\nb', '\u00e9\u200b'] }}""",
+    "{{ s.strip() }}|{{ s.lstrip() }}|{{ s.rstrip() }}|{{ s.strip(' H') }}|{{ s.upper() }}|{{ s.lower() }}|{{ s.title() }}",
+    "{{ 'a,b,,c'.split(',') }} {{ 'a b  c'.split() }} {{ 'a,b,c'.split(',', 1) }} {{ 'abc'.startswith('ab') }} {{ 'abc'.endswith('bc') }}",
+    "{{ 'hello'.replace('l', 'L') }} {{ 'hello'.find('l') }} {{ 'hello'.count('l') }} {{ 'hello world'.capitalize() }}",
+    "{{ s | trim }}|{{ 'abc' | upper }}|{{ 'ABC' | lower }}|{{ 'hello world' | title }}|{{ 'hello' | capitalize }}|{{ 'a b c' | wordcount }}",
+    "{{ xs | length }} {{ d | length }} {{ 'héllo' | length }} {{ xs | first }} {{ xs | last }} {{ xs | sum }} {{ xs | min }} {{ xs | max }}",
+    "{{ xs | sort }} {{ xs | sort(reverse=true) }} {{ xs | unique | list }} {{ xs | reverse | list }} {{ 'abc' | list }}",
+    "{{ people | map(attribute='name') | join(', ') }} {{ people | selectattr('age') | map(attribute='name') | list }}",
+    "{{ people | selectattr('name', 'equalto', 'Bo') | list | length }} {{ people | rejectattr('age') | list }}",
+    "{{ d | dictsort }} {{ d.items() | list }} {{ d.keys() | list }} {{ d.values() | list }} {{ d | items | list }}",
+    "{% for k, v in d.items() %}{{ k }}={{ v }};{% endfor %}",
+    "{% for x in xs %}{{ loop.index }}/{{ loop.index0 }}/{{ loop.revindex }}/{{ loop.revindex0 }}/{{ loop.first }}/{{ loop.last }}/{{ loop.length }} {% endfor %}",
+    "{% for x in xs %}{{ loop.previtem | default('-') }}>{{ x }}<{{ loop.nextitem | default('-') }} {{ loop.cycle('a', 'b') }}|{% endfor %}",
+    "{% for x in xs if x > 1 %}{{ x }}{% else %}empty{% endfor %}|{% for x in [] %}{{ x }}{% else %}empty{% endfor %}",
+    "{% for x in xs %}{% if x == 1 %}{% continue %}{% endif %}{% if loop.index > 3 %}{% break %}{% endif %}{{ x }}{% endfor %}",
+    "{{ xs[1:3] }} {{ xs[::-1] }} {{ xs[-1] }} {{ xs[::2] }} {{ 'abcdef'[1:-1] }} {{ 'abcdef'[::-1] }} {{ messages[-1].role }}",
+    "{% set ns = namespace(a=1, b='x') %}{% for i in range(3) %}{% set ns.a = ns.a + i %}{% endfor %}{{ ns.a }}{{ ns.b }}",
+    "{{ range(5) | list }} {{ range(1, 10, 3) | list }} {{ range(5, 0, -2) | list }}",
+    "{% macro greet(name, punct='!') %}Hi {{ name }}{{ punct }}{% endmacro %}{{ greet('A') }} {{ greet('B', '?') }} {{ greet(name='C', punct='.') }}",
+    "{% set block %}inner {{ n }}{% endset %}[{{ block }}]",
+    "{{ 'yes' if t else 'no' }} {{ 'yes' if z else 'no' }} {{ z is none }} {{ n is number }} {{ t is number }} {{ f is float }} {{ n is integer }} {{ t is integer }}",
+    "{{ s is string }} {{ xs is sequence }} {{ s is sequence }} {{ d is sequence }} {{ d is mapping }} {{ xs is iterable }} {{ n is iterable }} {{ undefined_var is iterable }}",
+    "{{ 'a' in 'cat' }} {{ 3 in xs }} {{ 'a' in d }} {{ 'z' not in d }} {{ 1 == 1.0 }} {{ 'a' < 'b' }} {{ [1, 2] == [1, 2] }} {{ n > 5 and f < 3 }}",
+    "{{ n ~ '-' ~ f ~ '-' ~ z ~ '-' ~ t }} {{ 'ab' * 3 }} {{ [1] + [2] }} {{ 'a' + 'b' }}",
+    "{{ n | string }} {{ '42' | int + 1 }} {{ '3.5' | float }} {{ 3.7 | int }} {{ 2.567 | round(2) }} {{ 2.5 | round }} {{ -3 | abs }} {{ 'x' | int }}",
+    "{{ undefined_var | default('dflt') }} {{ '' | default('dflt') }} {{ '' | default('dflt', true) }} {{ z | default('dflt') }}",
+    "{{ 'a\nb' | indent(2) }}|{{ 'a\nb' | indent(2, true) }}|{{ 'a & <b>' | e }}|{{ 'a & <b>' | safe }}",
+    "{{ xs | batch(3) | list }} {{ 'a-b-c' | replace('-', '+') }} {{ d | tojson }} {{ xs | join }}",
+    r"""{{ dict(a=1) }} {{ {'k': [1, {'j': none}]} | tojson(indent=2) }} {{ 'é"\\/' | tojson }} {{ 'é' | tojson(ensure_ascii=true) }}""",
+    "{{ 1.0 | tojson }} {{ 1e100 | tojson }} {{ big | tojson }} {{ [] | tojson(indent=2) }} {{ {} | tojson(indent=2) }} {{ d | tojson(indent=0) }}",
+    "{{ messages | selectattr('role', 'equalto', 'user') | list | length }} {{ messages[0]['content'] }} {{ messages[2].reasoning_content }}",
+    "{%- if messages[0].role == 'system' -%}\n  SYS\n{%- endif %}\n  after\n{% if true %}\n    kept\n  {% endif %}\nend  ",
+    "  {% if true %}a{% endif %}\n\t{% if true %}b{% endif %}  \n  {{ 'c' }}  \n{# comment #}\n  {#- c2 -#}  d\n",
+    "{% generation %}gen {{ n }}{% endgeneration %}",
+    "{{ raise_exception('boom ' ~ n) }}",
+    "{{ strftime_now('%Y-%m-%d %H:%M:%S %a %A %b %B %j %I%p %y %%') }}",
+    "{{ s.split(',')[0] | trim }} {{ s.strip().split(', ') | join('|') }} {{ (s | trim).lstrip('H') }}",
+    "{{ xs | map('string') | join(',') }} {{ xs | select('odd') | list }} {{ xs | reject('odd') | list }} {{ xs | map('abs') | list }}",
+    "{% set x = 1 %}{% if true %}{% set x = 2 %}{% endif %}{{ x }}{% for i in [1] %}{% set x = 3 %}{% endfor %}{{ x }}",
+    "{{ 'x' + none }}",
+    "{{ undefined_var + 'x' }}",
+    "{{ undefined_var.attr }}",
+    "{{ none.attr }}",
+    "{{ xs[10] }}|{{ d.missing }}|{{ d['missing'] }}|",
+    "{{ 1 / 0 }}",
+    "{{ n | tojson(foo=1) }}",
+    "{{ 'x' | nosuchfilter }}",
+    "{% for %}",
+    "{% if true %}unclosed",
+    "{{ }}",
+    "{{ 'unterminated }}",
+    "{% endfor %}",
+]
+
+
+def render_snippets(env):
+    out = []
+    for src in SNIPPETS:
+        rec = {"template": src}
+        try:
+            rec["output"] = env.from_string(src).render(**SNIPPET_VARS)
+        except jinja2.exceptions.TemplateError as e:
+            rec["error"] = type(e).__name__ + ": " + str(e)
+        except Exception as e:  # TypeError, ZeroDivisionError, ...
+            rec["error"] = type(e).__name__ + ": " + str(e)
+        out.append(rec)
+    return out
+
+
 def main():
     env = make_env()
     out = []
@@ -326,7 +409,9 @@ def main():
     tmp = path + ".tmp"
     with open(tmp, "w", encoding="utf-8") as f:
         json.dump({"generator": "chat/testdata/gen_chat.py", "jinja2": jinja2.__version__,
-                   "now": FIXED_NOW.isoformat(), "cases": out}, f, ensure_ascii=False, indent=1)
+                   "now": FIXED_NOW.isoformat(), "cases": out,
+                   "snippet_vars": SNIPPET_VARS, "snippets": render_snippets(env)},
+                  f, ensure_ascii=False, indent=1)
         f.write("\n")
     os.replace(tmp, path)
     print("wrote %d cases (%d errors) to %s" % (len(out), sum("error" in r for r in out), path), file=sys.stderr)

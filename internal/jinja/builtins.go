@@ -443,7 +443,7 @@ func filterItems(args []Value, kwargs map[string]Value) (Value, error) {
 	d := args[0].AsDict()
 	items := make([]Value, 0, d.Len())
 	for _, key := range d.Keys {
-		pair := NewList([]Value{NewString(key), d.Data[key]})
+		pair := NewTuple([]Value{NewString(key), d.Data[key]})
 		items = append(items, pair)
 	}
 
@@ -775,8 +775,12 @@ func filterRound(args []Value, kwargs map[string]Value) (Value, error) {
 	}
 
 	f := toFloat64(args[0])
+	if precision > 300 || precision < -300 {
+		return NewFloat(f), nil
+	}
 	pow := math.Pow(10, float64(precision))
-	rounded := math.Round(f*pow) / pow
+	// Python's round() rounds half to even (Jinja2's "common" method calls it).
+	rounded := math.RoundToEven(f*pow) / pow
 
 	if precision == 0 {
 		return NewFloat(rounded), nil
@@ -916,7 +920,10 @@ func filterSelectattr(args []Value, kwargs map[string]Value) (Value, error) {
 		testName = printValue(args[2])
 	}
 
-	testArgs := args[3:]
+	var testArgs []Value
+	if len(args) > 3 {
+		testArgs = args[3:]
+	}
 
 	var items []Value
 	for _, item := range list.Items {
@@ -957,7 +964,10 @@ func filterRejectattr(args []Value, kwargs map[string]Value) (Value, error) {
 		testName = printValue(args[2])
 	}
 
-	testArgs := args[3:]
+	var testArgs []Value
+	if len(args) > 3 {
+		testArgs = args[3:]
+	}
 
 	var items []Value
 	for _, item := range list.Items {
@@ -1066,7 +1076,7 @@ func filterDictsort(args []Value, kwargs map[string]Value) (Value, error) {
 
 	items := make([]Value, len(keys))
 	for i, key := range keys {
-		items[i] = NewList([]Value{NewString(key), d.Data[key]})
+		items[i] = NewTuple([]Value{NewString(key), d.Data[key]})
 	}
 
 	return NewList(items), nil

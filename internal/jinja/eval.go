@@ -3,7 +3,6 @@ package jinja
 import (
 	"errors"
 	"fmt"
-	"math"
 	"strings"
 )
 
@@ -510,6 +509,9 @@ func (e *evaluator) evalAttr(n *attrExpr) (Value, error) {
 	if err != nil {
 		return Undefined(), err
 	}
+	if obj.IsUndefined() {
+		return Undefined(), fmt.Errorf("%s is undefined (accessing .%s)", callableName(n.obj), n.attr)
+	}
 
 	// Dict attribute access.
 	if obj.IsDict() {
@@ -543,6 +545,9 @@ func (e *evaluator) evalItem(n *itemExpr) (Value, error) {
 	key, err := e.evalExpr(n.key)
 	if err != nil {
 		return Undefined(), err
+	}
+	if obj.IsUndefined() {
+		return Undefined(), fmt.Errorf("%s is undefined (accessing [%s])", callableName(n.obj), key.String())
 	}
 
 	if obj.IsList() {
@@ -767,14 +772,14 @@ func (e *evaluator) evalUnary(n *unaryExpr) (Value, error) {
 	case "not":
 		return NewBool(!operand.IsTruthy()), nil
 	case "-":
-		if operand.IsInt() {
-			return NewInt(-operand.AsInt()), nil
-		}
 		if operand.IsFloat() {
 			return NewFloat(-operand.AsFloat()), nil
 		}
-		return NewInt(0), nil
+		return arith("-", NewInt(0), operand)
 	case "+":
+		if !operand.IsNumber() && !operand.IsBool() {
+			return Undefined(), fmt.Errorf("bad operand type for unary +: %s", pyTypeName(operand))
+		}
 		return operand, nil
 	}
 
@@ -817,19 +822,19 @@ func (e *evaluator) evalBinary(n *binExpr) (Value, error) {
 
 	switch n.op {
 	case "+":
-		return addValues(left, right), nil
+		return arith("+", left, right)
 	case "-":
-		return subValues(left, right), nil
+		return arith("-", left, right)
 	case "*":
-		return mulValues(left, right), nil
+		return arith("*", left, right)
 	case "/":
-		return divValues(left, right), nil
+		return arith("/", left, right)
 	case "//":
-		return floorDivValues(left, right), nil
+		return arith("//", left, right)
 	case "%":
-		return modValues(left, right), nil
+		return arith("%", left, right)
 	case "**":
-		return powValues(left, right), nil
+		return arith("**", left, right)
 	case "~":
 		return NewString(printValue(left) + printValue(right)), nil
 	case "==":
@@ -1039,8 +1044,30 @@ func (e *evaluator) stringMethod(obj Value, method string) (Value, error) {
 				}
 				return NewList(items), nil
 			}
+			if args[0].IsNone() {
+				parts := strings.Fields(s)
+				items := make([]Value, len(parts))
+				for i, p := range parts {
+					items[i] = NewString(p)
+				}
+				return NewList(items), nil
+			}
 			sep := printValue(args[0])
-			parts := strings.Split(s, sep)
+			if sep == "" {
+				return Undefined(), fmt.Errorf("split: empty separator")
+			}
+			maxSplit := -1
+			if len(args) > 1 {
+				maxSplit = int(toInt64(args[1]))
+			}
+			if m, ok := kwargs["maxsplit"]; ok {
+				maxSplit = int(toInt64(m))
+			}
+			n := -1
+			if maxSplit >= 0 {
+				n = maxSplit + 1
+			}
+			parts := strings.SplitN(s, sep, n)
 			items := make([]Value, len(parts))
 			for i, p := range parts {
 				items[i] = NewString(p)
@@ -1213,7 +1240,7 @@ func (e *evaluator) dictMethod(obj Value, method string) (Value, error) {
 		return NewCallable("dict.items", func(args []Value, kwargs map[string]Value) (Value, error) {
 			items := make([]Value, 0, d.Len())
 			for _, key := range d.Keys {
-				pair := NewList([]Value{NewString(key), d.Data[key]})
+				pair := NewTuple([]Value{NewString(key), d.Data[key]})
 				items = append(items, pair)
 			}
 			return NewList(items), nil
@@ -1294,67 +1321,6 @@ func (e *evaluator) dictMethod(obj Value, method string) (Value, error) {
 // =============================================================================
 // Arithmetic helpers
 // =============================================================================
-
-func addValues(a, b Value) Value {
-	if a.IsString() || b.IsString() {
-		return NewString(printValue(a) + printValue(b))
-	}
-	if a.IsList() && b.IsList() {
-		items := make([]Value, 0, a.AsList().Len()+b.AsList().Len())
-		items = append(items, a.AsList().Items...)
-		items = append(items, b.AsList().Items...)
-		return NewList(items)
-	}
-	if a.IsFloat() || b.IsFloat() {
-		return NewFloat(toFloat64(a) + toFloat64(b))
-	}
-	return NewInt(toInt64(a) + toInt64(b))
-}
-
-func subValues(a, b Value) Value {
-	if a.IsFloat() || b.IsFloat() {
-		return NewFloat(toFloat64(a) - toFloat64(b))
-	}
-	return NewInt(toInt64(a) - toInt64(b))
-}
-
-func mulValues(a, b Value) Value {
-	if a.IsString() && b.IsInt() {
-		return NewString(strings.Repeat(a.AsString(), int(b.AsInt())))
-	}
-	if a.IsFloat() || b.IsFloat() {
-		return NewFloat(toFloat64(a) * toFloat64(b))
-	}
-	return NewInt(toInt64(a) * toInt64(b))
-}
-
-func divValues(a, b Value) Value {
-	bf := toFloat64(b)
-	if bf == 0 {
-		return NewFloat(0)
-	}
-	return NewFloat(toFloat64(a) / bf)
-}
-
-func floorDivValues(a, b Value) Value {
-	bi := toInt64(b)
-	if bi == 0 {
-		return NewInt(0)
-	}
-	return NewInt(toInt64(a) / bi)
-}
-
-func modValues(a, b Value) Value {
-	bi := toInt64(b)
-	if bi == 0 {
-		return NewInt(0)
-	}
-	return NewInt(toInt64(a) % bi)
-}
-
-func powValues(a, b Value) Value {
-	return NewFloat(math.Pow(toFloat64(a), toFloat64(b)))
-}
 
 func valuesEqual(a, b Value) bool {
 	// Cross-type numeric comparison.

@@ -1,6 +1,7 @@
 package jinja
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -34,6 +35,7 @@ const (
 	tokPower                   // **
 	tokFloorDiv                // //
 	tokEOF
+	tokError // a lexical error; val holds the message (speculators fork)
 )
 
 type tok struct {
@@ -54,38 +56,16 @@ func tokenizeExpr(s string) []tok {
 			continue
 		}
 
-		// String literals.
+		// String literals, unescaped as Python's unicode-escape codec does
+		// (Jinja2's lexer); malformed escapes and unterminated strings are
+		// syntax errors (speculators fork).
 		if ch == '\'' || ch == '"' {
-			quote := ch
-			i++
-			var b strings.Builder
-			for i < len(s) && s[i] != quote {
-				if s[i] == '\\' && i+1 < len(s) {
-					i++
-					switch s[i] {
-					case 'n':
-						b.WriteByte('\n')
-					case 't':
-						b.WriteByte('\t')
-					case '\\':
-						b.WriteByte('\\')
-					case '\'':
-						b.WriteByte('\'')
-					case '"':
-						b.WriteByte('"')
-					default:
-						b.WriteByte('\\')
-						b.WriteByte(s[i])
-					}
-				} else {
-					b.WriteByte(s[i])
-				}
-				i++
+			val, n, err := unquote(s[i:])
+			if err != nil {
+				return append(tokens, tok{kind: tokError, val: err.Error()})
 			}
-			if i < len(s) {
-				i++ // skip closing quote
-			}
-			tokens = append(tokens, tok{kind: tokString, val: b.String()})
+			i += n
+			tokens = append(tokens, tok{kind: tokString, val: val})
 			continue
 		}
 
@@ -95,7 +75,16 @@ func tokenizeExpr(s string) []tok {
 			for i < len(s) && s[i] >= '0' && s[i] <= '9' {
 				i++
 			}
-			if i < len(s) && s[i] == '.' && i+1 < len(s) && s[i+1] >= '0' && s[i+1] <= '9' {
+			if i+1 < len(s) && (s[i] == 'e' || s[i] == 'E') && (s[i+1] >= '0' && s[i+1] <= '9' || (i+2 < len(s) && (s[i+1] == '+' || s[i+1] == '-') && s[i+2] >= '0' && s[i+2] <= '9')) {
+				i++
+				if s[i] == '+' || s[i] == '-' {
+					i++
+				}
+				for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+					i++
+				}
+				tokens = append(tokens, tok{kind: tokFloat, val: s[start:i]})
+			} else if i < len(s) && s[i] == '.' && i+1 < len(s) && s[i+1] >= '0' && s[i+1] <= '9' {
 				i++
 				for i < len(s) && s[i] >= '0' && s[i] <= '9' {
 					i++
@@ -175,7 +164,7 @@ func tokenizeExpr(s string) []tok {
 		case '=':
 			tokens = append(tokens, tok{kind: tokOp, val: "="})
 		default:
-			// skip unknown chars
+			return append(tokens, tok{kind: tokError, val: fmt.Sprintf("unexpected char %q", ch)})
 		}
 		i++
 	}
@@ -233,10 +222,13 @@ func (p *exprParser) matchName(name string) bool {
 func parseExpr(s string) (expr, error) {
 	s = strings.TrimSpace(s)
 	if s == "" {
-		return &litExpr{val: None()}, nil
+		return nil, fmt.Errorf("expected an expression")
 	}
 
 	tokens := tokenizeExpr(s)
+	if last := tokens[len(tokens)-1]; last.kind == tokError {
+		return nil, errors.New(last.val)
+	}
 	p := newExprParser(tokens)
 	e, err := p.parseExpression()
 	if err != nil {
@@ -511,17 +503,34 @@ func (p *exprParser) parsePower() (expr, error) {
 	return base, nil
 }
 
+// parseUnary parses a signed operand. As in Jinja2, the sign binds tighter
+// than filters: -3|abs is abs(-3).
 func (p *exprParser) parseUnary() (expr, error) {
 	if p.peek().kind == tokOp && (p.peek().val == "-" || p.peek().val == "+") {
+		e, err := p.parseSigned()
+		if err != nil {
+			return nil, err
+		}
+		return p.parsePostfixFrom(e, true)
+	}
+
+	return p.parsePostfix()
+}
+
+func (p *exprParser) parseSigned() (expr, error) {
+	if p.peek().kind == tokOp && (p.peek().val == "-" || p.peek().val == "+") {
 		op := p.advance().val
-		operand, err := p.parseUnary()
+		operand, err := p.parseSigned()
 		if err != nil {
 			return nil, err
 		}
 		return &unaryExpr{op: op, operand: operand}, nil
 	}
-
-	return p.parsePostfix()
+	e, err := p.parseAtom()
+	if err != nil {
+		return nil, err
+	}
+	return p.parsePostfixFrom(e, false)
 }
 
 func (p *exprParser) parsePostfix() (expr, error) {
@@ -529,6 +538,11 @@ func (p *exprParser) parsePostfix() (expr, error) {
 	if err != nil {
 		return nil, err
 	}
+	return p.parsePostfixFrom(e, true)
+}
+
+func (p *exprParser) parsePostfixFrom(e expr, withFilters bool) (expr, error) {
+	var err error
 
 	for {
 		t := p.peek()
@@ -623,7 +637,7 @@ func (p *exprParser) parsePostfix() (expr, error) {
 		}
 
 		// Filter: e | filtername or e | filtername(args)
-		if t.kind == tokPipe {
+		if t.kind == tokPipe && withFilters {
 			p.advance()
 			filterTok := p.advance()
 			if filterTok.kind != tokName {
@@ -1568,4 +1582,76 @@ func trimTrailingWhitespace(s string) string {
 		i--
 	}
 	return s[:i]
+}
+
+// unquote reads the string literal at the start of s (quote included) and
+// returns its value and length. Escapes follow Python's unicode-escape codec,
+// which Jinja2's lexer applies to string literals; \r\n inside the literal
+// becomes \n first, as Jinja2 normalises newlines.
+func unquote(s string) (string, int, error) {
+	quote := s[0]
+	var b strings.Builder
+	i := 1
+	for i < len(s) && s[i] != quote {
+		c := s[i]
+		if c == '\r' && i+1 < len(s) && s[i+1] == '\n' {
+			i++
+			continue
+		}
+		if c != '\\' {
+			b.WriteByte(c)
+			i++
+			continue
+		}
+		if i+1 >= len(s) {
+			break
+		}
+		i++
+		e := s[i]
+		i++
+		switch e {
+		case '\n':
+		case '\\', '\'', '"':
+			b.WriteByte(e)
+		case 'a':
+			b.WriteByte(7)
+		case 'b':
+			b.WriteByte(8)
+		case 'f':
+			b.WriteByte(12)
+		case 'n':
+			b.WriteByte('\n')
+		case 'r':
+			b.WriteByte('\r')
+		case 't':
+			b.WriteByte('\t')
+		case 'v':
+			b.WriteByte(11)
+		case '0', '1', '2', '3', '4', '5', '6', '7':
+			n := int(e - '0')
+			for k := 0; k < 2 && i < len(s) && s[i] >= '0' && s[i] <= '7'; k++ {
+				n = n*8 + int(s[i]-'0')
+				i++
+			}
+			b.WriteRune(rune(n))
+		case 'x', 'u', 'U':
+			width := map[byte]int{'x': 2, 'u': 4, 'U': 8}[e]
+			if i+width > len(s) {
+				return "", 0, fmt.Errorf("truncated \\%c escape in string literal", e)
+			}
+			n, err := strconv.ParseUint(s[i:i+width], 16, 32)
+			if err != nil || n > unicode.MaxRune {
+				return "", 0, fmt.Errorf("invalid \\%c escape in string literal", e)
+			}
+			b.WriteRune(rune(n))
+			i += width
+		default:
+			b.WriteByte('\\')
+			b.WriteByte(e)
+		}
+	}
+	if i >= len(s) {
+		return "", 0, fmt.Errorf("unterminated string literal")
+	}
+	return b.String(), i + 1, nil
 }

@@ -103,14 +103,22 @@ func writeRepr(b *strings.Builder, v Value) {
 	case KindString:
 		writeStringRepr(b, v.AsString())
 	case KindList:
-		b.WriteByte('[')
-		for i, item := range v.AsList().Items {
+		l := v.AsList()
+		open, close := byte('['), byte(']')
+		if l.Tuple {
+			open, close = '(', ')'
+		}
+		b.WriteByte(open)
+		for i, item := range l.Items {
 			if i > 0 {
 				b.WriteString(", ")
 			}
 			writeRepr(b, item)
 		}
-		b.WriteByte(']')
+		if l.Tuple && len(l.Items) == 1 {
+			b.WriteByte(',')
+		}
+		b.WriteByte(close)
 	case KindDict:
 		d := v.AsDict()
 		b.WriteByte('{')

@@ -13,7 +13,15 @@ type Template struct {
 
 // Compile parses a Jinja template source string and returns a compiled
 // template that can be rendered multiple times with different data.
+//
+// As Jinja2 with its default keep_trailing_newline=False, one trailing
+// newline of the source is dropped (speculators fork).
 func Compile(source string) (*Template, error) {
+	if strings.HasSuffix(source, "\r\n") {
+		source = source[:len(source)-2]
+	} else if strings.HasSuffix(source, "\n") || strings.HasSuffix(source, "\r") {
+		source = source[:len(source)-1]
+	}
 	segs, err := scan(source)
 	if err != nil {
 		return nil, fmt.Errorf("jinja scan: %w", err)

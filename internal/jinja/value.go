@@ -262,6 +262,14 @@ func (v Value) Equals(other Value) bool {
 // List holds an ordered sequence of values.
 type List struct {
 	Items []Value
+	// Tuple marks a Python tuple (the pairs of dict.items()), which only
+	// changes its repr (speculators fork).
+	Tuple bool
+}
+
+// NewTuple returns a list value that prints as a Python tuple.
+func NewTuple(items []Value) Value {
+	return Value{kind: KindList, v: &List{Items: items, Tuple: true}}
 }
 
 // Len returns the number of items in the list.

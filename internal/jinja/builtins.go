@@ -77,13 +77,13 @@ func builtinRange(args []Value, kwargs map[string]Value) (Value, error) {
 	}
 
 	var items []Value
-	if step > 0 {
-		for i := start; i < stop; i += step {
-			items = append(items, NewInt(i))
+	for i := start; (step > 0 && i < stop) || (step < 0 && i > stop); i += step {
+		if len(items) >= maxRange {
+			return Undefined(), fmt.Errorf("range too big: the sandbox blocks ranges larger than %d", maxRange)
 		}
-	} else {
-		for i := start; i > stop; i += step {
-			items = append(items, NewInt(i))
+		items = append(items, NewInt(i))
+		if (step > 0 && i > math.MaxInt64-step) || (step < 0 && i < math.MinInt64-step) {
+			break
 		}
 	}
 

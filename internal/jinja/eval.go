@@ -46,6 +46,36 @@ type evaluator struct {
 	scope    *scope
 	builtins *scope
 	output   strings.Builder
+	budget   *budget
+}
+
+// Limits that keep a hostile template from hanging or exhausting memory
+// (speculators fork). Real chat templates stay far below them.
+const (
+	maxSteps      = 20_000_000 // loop iterations and macro calls per render
+	maxMacroDepth = 500        // Python's recursion limit is about 1,000
+	maxOutput     = 64 << 20   // bytes written per render
+	maxRange      = 100_000    // Jinja2 sandbox's MAX_RANGE
+)
+
+type budget struct {
+	steps, depth, out int
+}
+
+func (b *budget) step() error {
+	b.steps++
+	if b.steps > maxSteps {
+		return fmt.Errorf("template exceeded %d loop iterations and calls", maxSteps)
+	}
+	return nil
+}
+
+func (b *budget) write(n int) error {
+	b.out += n
+	if b.out > maxOutput {
+		return fmt.Errorf("template output exceeded %d bytes", maxOutput)
+	}
+	return nil
 }
 
 func (e *evaluator) execNodes(nodes []node) error {
@@ -60,6 +90,9 @@ func (e *evaluator) execNodes(nodes []node) error {
 func (e *evaluator) execNode(n node) error {
 	switch nd := n.(type) {
 	case *textNode:
+		if err := e.budget.write(len(nd.text)); err != nil {
+			return err
+		}
 		e.output.WriteString(nd.text)
 		return nil
 
@@ -68,7 +101,11 @@ func (e *evaluator) execNode(n node) error {
 		if err != nil {
 			return err
 		}
-		e.output.WriteString(printValue(val))
+		s := printValue(val)
+		if err := e.budget.write(len(s)); err != nil {
+			return err
+		}
+		e.output.WriteString(s)
 		return nil
 
 	case *ifNode:
@@ -182,6 +219,9 @@ func (e *evaluator) execFor(n *forNode) error {
 	child.set("loop", loop)
 
 	for i, item := range items {
+		if err := e.budget.step(); err != nil {
+			return err
+		}
 		// Set loop variable(s).
 		if n.keyVar != "" {
 			// Destructuring: for key, val in items
@@ -268,6 +308,7 @@ func (e *evaluator) execSetBlock(n *setBlockNode) error {
 	bodyEval := evaluator{
 		scope:    e.scope,
 		builtins: e.builtins,
+		budget:   e.budget,
 	}
 	if err := bodyEval.execNodes(n.body); err != nil {
 		return err
@@ -282,7 +323,16 @@ func (e *evaluator) execMacro(n *macroNode) error {
 	body := n.body
 	parentScope := e.scope
 
+	b := e.budget
 	fn := NewCallable(n.name, func(args []Value, kwargs map[string]Value) (Value, error) {
+		if err := b.step(); err != nil {
+			return Undefined(), err
+		}
+		b.depth++
+		defer func() { b.depth-- }()
+		if b.depth > maxMacroDepth {
+			return Undefined(), fmt.Errorf("macro %s: recursion deeper than %d", n.name, maxMacroDepth)
+		}
 		child := newScope(parentScope)
 
 		// Bind positional args.
@@ -292,7 +342,7 @@ func (e *evaluator) execMacro(n *macroNode) error {
 			} else if v, ok := kwargs[param.name]; ok {
 				child.set(param.name, v)
 			} else if param.defaultVal != nil {
-				defEval := evaluator{scope: child, builtins: e.builtins}
+				defEval := evaluator{scope: child, builtins: e.builtins, budget: e.budget}
 				defVal, err := defEval.evalExpr(param.defaultVal)
 				if err != nil {
 					return Undefined(), err
@@ -311,6 +361,7 @@ func (e *evaluator) execMacro(n *macroNode) error {
 		macroEval := evaluator{
 			scope:    child,
 			builtins: e.builtins,
+			budget:   e.budget,
 		}
 
 		if err := macroEval.execNodes(body); err != nil {
@@ -341,6 +392,7 @@ func (e *evaluator) execCall(n *callNode) error {
 		callerEval := evaluator{
 			scope:    child,
 			builtins: e.builtins,
+			budget:   e.budget,
 		}
 		if err := callerEval.execNodes(body); err != nil {
 			return Undefined(), err
@@ -407,6 +459,7 @@ func (e *evaluator) execFilterBlock(n *filterBlockNode) error {
 	bodyEval := evaluator{
 		scope:    e.scope,
 		builtins: e.builtins,
+		budget:   e.budget,
 	}
 	if err := bodyEval.execNodes(n.body); err != nil {
 		return err

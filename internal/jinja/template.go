@@ -59,6 +59,7 @@ func (t *Template) RenderValues(data map[string]Value) (string, error) {
 func render(nodes []node, data map[string]Value) (string, error) {
 	e := evaluator{
 		output: strings.Builder{},
+		budget: &budget{},
 	}
 
 	// Use the cached builtins scope directly. The scope is initialized

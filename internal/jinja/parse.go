@@ -1,3 +1,5 @@
+// Modified by the speculators project (Python parity, limits); see README.md.
+
 package jinja
 
 import (

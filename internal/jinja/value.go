@@ -1,3 +1,5 @@
+// Modified by the speculators project (Python parity, limits); see README.md.
+
 // Package jinja implements a Jinja template engine purpose-built for LLM
 // chat templates.
 package jinja

@@ -228,3 +228,38 @@ func TestSnippets(t *testing.T) {
 		}
 	}
 }
+
+// TestConcurrentRender renders one Template from several goroutines (run
+// under -race by scripts/test.sh).
+func TestConcurrentRender(t *testing.T) {
+	tmpl, err := Load("testdata/models/named")
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs := []Message{Message(`{"role": "user", "content": "hi"}`)}
+	want, err := tmpl.Render(msgs, RenderOptions{AddGenerationPrompt: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs := make(chan error, 8)
+	for range 8 {
+		go func() {
+			for range 50 {
+				got, err := tmpl.Render(msgs, RenderOptions{AddGenerationPrompt: true})
+				if err == nil && got != want {
+					err = errors.New("concurrent render differs")
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range 8 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+}

@@ -378,6 +378,9 @@ SNIPPETS = [
     "{{ }}",
     "{{ 'unterminated }}",
     "{% endfor %}",
+    "{% set l = [1] %}{{ l.append(2) }}{{ l }}",
+    "{% set m = {'a': 1} %}{{ m.update({'b': 2}) }}{{ m }}",
+    "{{ d.get('a') }} {{ d.get('zz', 'dflt') }} {{ d.get('zz') }}",
 ]
 
 

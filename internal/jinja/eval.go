@@ -559,6 +559,15 @@ func (e *evaluator) evalExpr(ex expr) (Value, error) {
 	}
 }
 
+// mutatingMethods are the list and dict methods transformers'
+// ImmutableSandboxedEnvironment refuses (speculators fork). Refusing them
+// also keeps values shared between concurrent renders read-only.
+var mutatingMethods = map[string]bool{
+	"append": true, "extend": true, "insert": true, "pop": true, "remove": true,
+	"clear": true, "sort": true, "reverse": true, "update": true,
+	"setdefault": true, "popitem": true,
+}
+
 func (e *evaluator) evalAttr(n *attrExpr) (Value, error) {
 	obj, err := e.evalExpr(n.obj)
 	if err != nil {
@@ -573,6 +582,9 @@ func (e *evaluator) evalAttr(n *attrExpr) (Value, error) {
 		if v, ok := obj.AsDict().Get(n.attr); ok {
 			return v, nil
 		}
+		if mutatingMethods[n.attr] {
+			return Undefined(), fmt.Errorf("access to attribute '%s' of 'dict' object is unsafe", n.attr)
+		}
 
 		// Dict methods.
 		return e.dictMethod(obj, n.attr)
@@ -585,6 +597,9 @@ func (e *evaluator) evalAttr(n *attrExpr) (Value, error) {
 
 	// List methods.
 	if obj.IsList() {
+		if mutatingMethods[n.attr] {
+			return Undefined(), fmt.Errorf("access to attribute '%s' of 'list' object is unsafe", n.attr)
+		}
 		return e.listMethod(obj, n.attr)
 	}
 

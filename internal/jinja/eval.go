@@ -178,8 +178,10 @@ func (e *evaluator) execFor(n *forNode) error {
 		for _, r := range iterVal.AsString() {
 			items = append(items, NewString(string(r)))
 		}
+	case iterVal.IsUndefined():
+		// jinja2.Undefined iterates as empty.
 	default:
-		// Empty iteration.
+		return fmt.Errorf("'%s' object is not iterable", pyTypeName(iterVal))
 	}
 
 	// Apply filter if present.
@@ -187,7 +189,9 @@ func (e *evaluator) execFor(n *forNode) error {
 		var filtered []Value
 		for _, item := range items {
 			child := newScope(e.scope)
-			child.set(n.valVar, item)
+			if err := bindLoopVars(child, n, item); err != nil {
+				return err
+			}
 			old := e.scope
 			e.scope = child
 			fv, err := e.evalExpr(n.filterExpr)
@@ -219,23 +223,15 @@ func (e *evaluator) execFor(n *forNode) error {
 
 	child := newScope(e.scope)
 	child.set("loop", loop)
+	var lastChanged *Value
 
 	for i, item := range items {
 		if err := e.budget.step(); err != nil {
 			return err
 		}
 		// Set loop variable(s).
-		if n.keyVar != "" {
-			// Destructuring: for key, val in items
-			if item.IsList() && item.AsList().Len() >= 2 {
-				child.set(n.keyVar, item.AsList().Get(0))
-				child.set(n.valVar, item.AsList().Get(1))
-			} else {
-				child.set(n.keyVar, NewInt(int64(i)))
-				child.set(n.valVar, item)
-			}
-		} else {
-			child.set(n.valVar, item)
+		if err := bindLoopVars(child, n, item); err != nil {
+			return err
 		}
 
 		// Update loop object for this iteration.
@@ -257,6 +253,17 @@ func (e *evaluator) execFor(n *forNode) error {
 		} else {
 			ld.Data["nextitem"] = Undefined()
 		}
+
+		ld.Data["depth"] = NewInt(1)
+		ld.Data["depth0"] = NewInt(0)
+		ld.Data["changed"] = NewCallable("loop.changed", func(args []Value, kwargs map[string]Value) (Value, error) {
+			cur := NewList(args)
+			if lastChanged != nil && lastChanged.Equals(cur) {
+				return NewBool(false), nil
+			}
+			lastChanged = &cur
+			return NewBool(true), nil
+		})
 
 		// cycle function — capture idx by value for closure correctness.
 		cycleIdx := idx
@@ -536,6 +543,9 @@ func (e *evaluator) evalExpr(ex expr) (Value, error) {
 			}
 			items[i] = v
 		}
+		if n.tuple {
+			return NewTuple(items), nil
+		}
 		return NewList(items), nil
 
 	case *dictExpr:
@@ -583,7 +593,8 @@ func (e *evaluator) evalAttr(n *attrExpr) (Value, error) {
 			return v, nil
 		}
 		if mutatingMethods[n.attr] {
-			return Undefined(), fmt.Errorf("access to attribute '%s' of 'dict' object is unsafe", n.attr)
+			// The sandbox hands back an undefined that fails when called.
+			return Undefined(), nil
 		}
 
 		// Dict methods.
@@ -598,7 +609,7 @@ func (e *evaluator) evalAttr(n *attrExpr) (Value, error) {
 	// List methods.
 	if obj.IsList() {
 		if mutatingMethods[n.attr] {
-			return Undefined(), fmt.Errorf("access to attribute '%s' of 'list' object is unsafe", n.attr)
+			return Undefined(), nil
 		}
 		return e.listMethod(obj, n.attr)
 	}
@@ -1150,7 +1161,7 @@ func (e *evaluator) stringMethod(obj Value, method string) (Value, error) {
 			if len(args) == 0 {
 				return NewBool(false), nil
 			}
-			return NewBool(strings.HasPrefix(s, printValue(args[0]))), nil
+			return NewBool(affixMatch(strings.HasPrefix, s, args[0])), nil
 		}), nil
 
 	case "endswith":
@@ -1158,7 +1169,7 @@ func (e *evaluator) stringMethod(obj Value, method string) (Value, error) {
 			if len(args) == 0 {
 				return NewBool(false), nil
 			}
-			return NewBool(strings.HasSuffix(s, printValue(args[0]))), nil
+			return NewBool(affixMatch(strings.HasSuffix, s, args[0])), nil
 		}), nil
 
 	case "replace":
@@ -1392,14 +1403,49 @@ func (e *evaluator) dictMethod(obj Value, method string) (Value, error) {
 // Arithmetic helpers
 // =============================================================================
 
-func valuesEqual(a, b Value) bool {
-	// Cross-type numeric comparison.
-	if a.IsNumber() && b.IsNumber() {
-		return toFloat64(a) == toFloat64(b)
+func valuesEqual(a, b Value) bool { return pyEqual(a, b) }
+
+// bindLoopVars sets the loop variable, unpacking "for a, b in ..." as Python
+// does: the item must hold exactly two values (speculators fork; upstream
+// fell back to enumerate-like indexes).
+func bindLoopVars(s *scope, n *forNode, item Value) error {
+	if n.keyVar == "" {
+		s.set(n.valVar, item)
+		return nil
 	}
-	// None == None.
-	if a.IsNone() && b.IsNone() {
-		return true
+	var parts []Value
+	switch {
+	case item.IsList():
+		parts = item.AsList().Items
+	case item.IsString():
+		for _, r := range item.AsString() {
+			parts = append(parts, NewString(string(r)))
+		}
+	case item.IsDict():
+		for _, k := range item.AsDict().Keys {
+			parts = append(parts, NewString(k))
+		}
+	default:
+		return fmt.Errorf("cannot unpack non-iterable %s object", pyTypeName(item))
 	}
-	return a.Equals(b)
+	if len(parts) != 2 {
+		return fmt.Errorf("cannot unpack %d values into 2 loop variables", len(parts))
+	}
+	s.set(n.keyVar, parts[0])
+	s.set(n.valVar, parts[1])
+	return nil
+}
+
+// affixMatch is str.startswith/endswith, which also take a tuple of
+// candidates.
+func affixMatch(f func(string, string) bool, s string, arg Value) bool {
+	if arg.IsList() {
+		for _, c := range arg.AsList().Items {
+			if f(s, printValue(c)) {
+				return true
+			}
+		}
+		return false
+	}
+	return f(s, printValue(arg))
 }

@@ -5,6 +5,7 @@ package jinja
 import (
 	"errors"
 	"fmt"
+	"math/big"
 	"slices"
 	"strconv"
 	"strings"
@@ -402,6 +403,15 @@ func (p *exprParser) parseComparison() (expr, error) {
 				if _, err := p.expect(tokRParen, ")"); err != nil {
 					return nil, err
 				}
+			} else if nt := p.peek(); (nt.kind == tokName && nt.val != "else" && nt.val != "or" && nt.val != "and" && nt.val != "if" && nt.val != "is") ||
+				nt.kind == tokString || nt.kind == tokInt || nt.kind == tokFloat || nt.kind == tokLBracket || nt.kind == tokLBrace {
+				// One argument without parentheses: "x is divisibleby 3",
+				// "x is in xs" (speculators fork).
+				arg, err := p.parsePostfix()
+				if err != nil {
+					return nil, err
+				}
+				testArgs = append(testArgs, arg)
 			}
 
 			left = &testExpr{
@@ -695,8 +705,11 @@ func (p *exprParser) parseAtom() (expr, error) {
 	// Integer literal.
 	if t.kind == tokInt {
 		p.advance()
-		n, _ := strconv.ParseInt(t.val, 10, 64)
-		return &litExpr{val: NewInt(n)}, nil
+		var n big.Int
+		if _, ok := n.SetString(t.val, 10); !ok {
+			return nil, fmt.Errorf("invalid integer literal %q", t.val)
+		}
+		return &litExpr{val: NewBigInt(&n)}, nil
 	}
 
 	// Float literal.
@@ -723,7 +736,7 @@ func (p *exprParser) parseAtom() (expr, error) {
 		p.advance()
 		if p.peek().kind == tokRParen {
 			p.advance()
-			return &listExpr{items: nil}, nil
+			return &listExpr{items: nil, tuple: true}, nil
 		}
 		e, err := p.parseExpression()
 		if err != nil {
@@ -747,7 +760,7 @@ func (p *exprParser) parseAtom() (expr, error) {
 			if _, err := p.expect(tokRParen, ")"); err != nil {
 				return nil, err
 			}
-			return &listExpr{items: items}, nil
+			return &listExpr{items: items, tuple: true}, nil
 		}
 
 		if _, err := p.expect(tokRParen, ")"); err != nil {
@@ -921,14 +934,11 @@ func applyTrimming(segs []segment) {
 					// (start of file == start of line) so that a
 					// template that opens with `   {% if %}...`
 					// strips the indentation, matching Jinja2.
-					isFirstText := true
-					for k := j - 1; k >= 0; k-- {
-						if segs[k].kind == segText {
-							isFirstText = false
-							break
-						}
-					}
-					segs[j].text = lstripBlock(segs[j].text, isFirstText)
+					// Only a text at the very start of the source
+					// counts (speculators fork: upstream also took a
+					// first text after tags, stripping "{{ x }} " in
+					// "{% for %}{{ x }} {% endfor %}").
+					segs[j].text = lstripBlock(segs[j].text, j == 0)
 					break
 				}
 			}

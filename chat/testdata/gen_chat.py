@@ -46,6 +46,10 @@ MODELS = {
     "llama31-tools": "chat/testdata/models/llama31-tools",
     "llama2": "chat/testdata/models/llama2",
     "named": "chat/testdata/models/named",
+    "harmony": "chat/testdata/models/harmony",
+    "mistral": "chat/testdata/models/mistral",
+    "gemma": "chat/testdata/models/gemma",
+    "multi": "chat/testdata/models/multi",
 }
 FIXED_NOW = datetime.datetime(2026, 7, 4, 9, 5, 3)
 SPECIAL_ATTRS = ["bos_token", "eos_token", "unk_token", "sep_token", "pad_token",
@@ -428,6 +432,12 @@ SNIPPETS = [
     "{{ s.nosuchmethod() }}",
     "{{ n | join }}",
     "{{ xs | sum(start=10) }}",
+    "{{ [-1, 2, -3] | map('abs') | list }} {{ ['a', 'b'] | map('upper') | join }} {{ ['1', '2x'] | map('int') | list }} {{ ['aa', 'ba'] | map('replace', 'a', 'c') | list }}",
+    "{{ [0, 1, '', 'x', none] | select | list }} {{ [0, 1, ''] | reject | list }} {{ [{'a': {'b': 1}}, {'a': {'b': 0}}, {}] | selectattr('a.b') | list }}",
+    "{% for x in xs %}{{ x }}{% if not loop.last %} , {% endif %}{%- endfor %}|{% for x in xs -%} {{ x }} {%- endfor %}|{% if true %}  a  {% endif %}",
+    "{% if true %}\n  x\n  {%- if true %}\n  y  \n  {%- endif %}\n{% endif %}\n  {{ 'z' }}\n",
+    "{{ 'a' }}\n  {# c #}\n  {{ 'b' }}\n{#- c -#}\n  {{ 'c' }}  {#- c #}\n",
+    "{{ {'a': {'b': 1}} }} {% set x = {'a': {'b': [1, {'c': 2}]}} %}{{ x.a.b[1].c }} {{ '}}' }} {{ \"{%\" }} {{ [[1], [2]] }} {{ ({'k': 1}) }}",
     "{% set l = [1] %}{{ l.append(2) }}{{ l }}",
     "{% set m = {'a': 1} %}{{ m.update({'b': 2}) }}{{ m }}",
     "{{ d.get('a') }} {{ d.get('zz', 'dflt') }} {{ d.get('zz') }}",
@@ -446,6 +456,49 @@ def render_snippets(env):
             rec["error"] = type(e).__name__ + ": " + str(e)
         out.append(rec)
     return out
+
+# A gpt-oss-style template (chat/testdata/models/harmony).
+NESTED = {"type": "function", "function": {
+    "name": "book_trip", "description": "  Book a trip.  ",
+    "parameters": {"type": "object", "properties": {
+        "dest": {"type": "string", "description": "Where to"},
+        "when": {"type": "object", "properties": {"day": {"type": "integer"}, "flex": {"type": ["boolean", "null"], "default": False}},
+                 "required": ["day"]},
+        "mode": {"enum": ["rail", "air"]},
+        "stops": {"type": "array", "items": {"type": "string"}},
+        "extra": {},
+    }, "required": ["dest"]}}}
+case("harmony/plain-gen", "harmony", [U("Hi!")], gen=True)
+case("harmony/developer-tools-gen", "harmony", [S("Be brief."), U("Plan a trip to Köln")],
+     tools=[NESTED, WEATHER, NOPARAMS], gen=True, kwargs={"reasoning_effort": "high"})
+case("harmony/thinking-and-calls", "harmony",
+     [U("Weather?"), A("", thinking="Need the tool.", tool_calls=[call("get_weather", {"city": "Oslo"})]),
+      {"role": "tool", "content": {"temp": -2}}, A("It is -2 °C.", thinking="Answer now.")], tools=[WEATHER])
+case("harmony/history-thinking-dropped", "harmony",
+     [U("a"), A("b", thinking="t1"), U("c"), A("d", thinking="t2")])
+case("harmony/error-channel-tag", "harmony", [U("x"), A("<|channel|>final")])
+case("harmony/error-role", "harmony", [U("x"), {"role": "critic", "content": "y"}])
+
+# A Mistral-v3-style tool template (chat/testdata/models/mistral).
+case("mistral/system-multi-turn", "mistral", [S("Sys."), U("Q1"), A("  A1  "), U("Q2")], gen=True)
+case("mistral/tools", "mistral",
+     [U("Weather in Rome?"), A(None, tool_calls=[call("get_weather", {"city": "Rome"}, "abcdefghi")]),
+      {"role": "tool", "tool_call_id": "abcdefghi", "content": {"temp": 30}}, A("30 °C."), U("Thanks!")],
+     tools=[WEATHER, CALC], gen=True)
+case("mistral/error-call-id", "mistral",
+     [U("x"), A(None, tool_calls=[call("calc", {"expr": "1"}, "short")])], tools=[CALC])
+case("mistral/error-alternation", "mistral", [U("x"), U("y")])
+
+# A Gemma-3-style template (chat_template.jinja, special_tokens_map.json).
+case("gemma/system-parts", "gemma",
+     [{"role": "system", "content": [{"type": "text", "text": "You see images."}]},
+      {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "  What is this?  "}]},
+      A("A cat."), U("Sure?")], gen=True)
+case("gemma/single-user-nogen", "gemma", [U("  eos?  ")], kwargs={"suffix": 1})
+
+# Template files: chat_template.jinja plus additional_chat_templates/.
+case("multi/default", "multi", [U("a"), A("b")])
+case("multi/tool-use-by-tools", "multi", [U("a")], tools=[WEATHER, CALC])
 
 
 def main():

@@ -232,7 +232,11 @@ func registerFilters(s *scope) {
 	for name, fn := range filters {
 		s.set("__filter_"+name, NewCallable(name, fn))
 	}
+	filterFuncs = filters
 }
+
+// filterFuncs lets map() apply a filter by name (speculators fork).
+var filterFuncs map[string]func([]Value, map[string]Value) (Value, error)
 
 // lookupFilter retrieves a filter callable from the scope chain.
 func lookupFilter(s *scope, name string) (Value, bool) {
@@ -634,38 +638,49 @@ func filterAbs(args []Value, kwargs map[string]Value) (Value, error) {
 	return NewInt(0), nil
 }
 
+// filterMap is Jinja2's map: map(attribute="a.b", default=...) or
+// map("filter", *args) (speculators fork: upstream ignored the filter form).
 func filterMap(args []Value, kwargs map[string]Value) (Value, error) {
-	if len(args) == 0 || !args[0].IsList() {
-		return NewList(nil), nil
+	if len(args) == 0 {
+		return Undefined(), fmt.Errorf("map: missing value")
 	}
-
-	list := args[0].AsList()
-
-	// map(attribute="name") form
-	if attr, ok := kwargs["attribute"]; ok {
-		attrName := printValue(attr)
-		defVal := Undefined()
-		if d, ok := kwargs["default"]; ok {
-			defVal = d
-		}
-
-		items := make([]Value, list.Len())
-		for i, item := range list.Items {
-			if item.IsDict() {
-				v, found := item.AsDict().Get(attrName)
-				if found {
-					items[i] = v
-				} else {
-					items[i] = defVal
-				}
-			} else {
-				items[i] = defVal
+	items, err := iterItems(args[0])
+	if err != nil {
+		return Undefined(), err
+	}
+	out := make([]Value, len(items))
+	if attr, ok := kwargs["attribute"]; ok && len(args) == 1 {
+		get := attrGetter(pyStr(attr))
+		def, hasDef := kwargs["default"]
+		for i, it := range items {
+			v, err := get(it)
+			if err != nil {
+				return Undefined(), err
 			}
+			if v.IsUndefined() && hasDef {
+				v = def
+			}
+			out[i] = v
 		}
-		return NewList(items), nil
+		return NewList(out), nil
 	}
-
-	return NewList(list.Items), nil
+	if len(args) < 2 {
+		return Undefined(), fmt.Errorf("map requires a filter argument")
+	}
+	name := pyStr(args[1])
+	fn, ok := filterFuncs[name]
+	if !ok {
+		return Undefined(), fmt.Errorf("map: no filter named %q", name)
+	}
+	for i, it := range items {
+		fargs := append([]Value{it}, args[2:]...)
+		v, err := fn(fargs, kwargs)
+		if err != nil {
+			return Undefined(), err
+		}
+		out[i] = v
+	}
+	return NewList(out), nil
 }
 
 func filterSelect(args []Value, kwargs map[string]Value) (Value, error) {
@@ -679,7 +694,10 @@ func filterSelect(args []Value, kwargs map[string]Value) (Value, error) {
 		testName = args[1].AsString()
 	}
 
-	testArgs := args[2:]
+	var testArgs []Value
+	if len(args) > 2 {
+		testArgs = args[2:]
+	}
 
 	var items []Value
 	for _, item := range list.Items {
@@ -712,7 +730,10 @@ func filterReject(args []Value, kwargs map[string]Value) (Value, error) {
 		testName = args[1].AsString()
 	}
 
-	testArgs := args[2:]
+	var testArgs []Value
+	if len(args) > 2 {
+		testArgs = args[2:]
+	}
 
 	var items []Value
 	for _, item := range list.Items {
@@ -753,11 +774,9 @@ func filterSelectattr(args []Value, kwargs map[string]Value) (Value, error) {
 
 	var items []Value
 	for _, item := range list.Items {
-		attrVal := Undefined()
-		if item.IsDict() {
-			if v, ok := item.AsDict().Get(attrName); ok {
-				attrVal = v
-			}
+		attrVal, err := attrGetter(attrName)(item)
+		if err != nil {
+			return Undefined(), err
 		}
 
 		if testName == "truthy" {
@@ -797,11 +816,9 @@ func filterRejectattr(args []Value, kwargs map[string]Value) (Value, error) {
 
 	var items []Value
 	for _, item := range list.Items {
-		attrVal := Undefined()
-		if item.IsDict() {
-			if v, ok := item.AsDict().Get(attrName); ok {
-				attrVal = v
-			}
+		attrVal, err := attrGetter(attrName)(item)
+		if err != nil {
+			return Undefined(), err
 		}
 
 		if testName == "truthy" {

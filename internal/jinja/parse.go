@@ -919,15 +919,16 @@ func applyTrimming(segs []segment) {
 		applyDefaults := seg.kind == segStmt || seg.kind == segComment
 
 		switch {
+		// Whitespace control only touches the text right next to the
+		// tag (speculators fork: upstream skipped over tags to reach an
+		// earlier text, so "{% endif %}{%- endfor %}" trimmed the text
+		// inside the if).
 		case seg.trimLeft:
-			for j := i - 1; j >= 0; j-- {
-				if segs[j].kind == segText {
-					segs[j].text = trimTrailingWhitespace(segs[j].text)
-					break
-				}
+			if j := i - 1; j >= 0 && segs[j].kind == segText {
+				segs[j].text = trimTrailingWhitespace(segs[j].text)
 			}
 		case applyDefaults:
-			for j := i - 1; j >= 0; j-- {
+			for j := i - 1; j >= 0 && j == i-1; j-- {
 				if segs[j].kind == segText {
 					// Treat the very first text segment in the
 					// template as if it were preceded by a newline
@@ -952,14 +953,11 @@ func applyTrimming(segs []segment) {
 
 		switch {
 		case seg.trimRight:
-			for j := i + 1; j < len(segs); j++ {
-				if segs[j].kind == segText {
-					segs[j].text = trimLeadingWhitespace(segs[j].text)
-					break
-				}
+			if j := i + 1; j < len(segs) && segs[j].kind == segText {
+				segs[j].text = trimLeadingWhitespace(segs[j].text)
 			}
 		case applyDefaults:
-			for j := i + 1; j < len(segs); j++ {
+			for j := i + 1; j < len(segs) && j == i+1; j++ {
 				if segs[j].kind == segText {
 					segs[j].text = trimBlockNewline(segs[j].text)
 					break

@@ -87,45 +87,53 @@ func pyEqual(a, b Value) bool {
 }
 
 // attrGetter follows Jinja2's make_attrgetter: "a.b" and "a.0" paths
-// through dict keys and list indexes.
-func attrGetter(path string) func(Value) Value {
+// through dict keys and list indexes. A missing last part is undefined; a
+// missing part before it is an error, as getattr on Undefined raises.
+func attrGetter(path string) func(Value) (Value, error) {
 	parts := strings.Split(path, ".")
-	return func(v Value) Value {
-		for _, p := range parts {
+	return func(v Value) (Value, error) {
+		for i, p := range parts {
+			if v.IsUndefined() && i > 0 {
+				return Undefined(), fmt.Errorf("undefined value has no attribute '%s' (in %q)", p, path)
+			}
 			switch {
 			case v.IsDict():
 				x, ok := v.AsDict().Get(p)
 				if !ok {
-					return Undefined()
+					x = Undefined()
 				}
 				v = x
 			case v.IsList():
 				i, err := strconv.Atoi(p)
 				if err != nil || i < 0 || i >= v.AsList().Len() {
-					return Undefined()
+					v = Undefined()
+				} else {
+					v = v.AsList().Items[i]
 				}
-				v = v.AsList().Items[i]
 			default:
-				return Undefined()
+				v = Undefined()
 			}
 		}
-		return v
+		return v, nil
 	}
 }
 
 // sortKey builds the key function of sort/unique/min/max: the optional
 // attribute, lower-cased when the filter ignores case.
-func sortKey(kwargs map[string]Value, caseSensitive bool) func(Value) Value {
-	get := func(v Value) Value { return v }
+func sortKey(kwargs map[string]Value, caseSensitive bool) func(Value) (Value, error) {
+	get := func(v Value) (Value, error) { return v, nil }
 	if a, ok := kwargs["attribute"]; ok && !a.IsNone() {
 		get = attrGetter(pyStr(a))
 	}
-	return func(v Value) Value {
-		v = get(v)
-		if !caseSensitive && v.IsString() {
-			return NewString(strings.ToLower(v.AsString()))
+	return func(v Value) (Value, error) {
+		v, err := get(v)
+		if err != nil {
+			return Undefined(), err
 		}
-		return v
+		if !caseSensitive && v.IsString() {
+			return NewString(strings.ToLower(v.AsString())), nil
+		}
+		return v, nil
 	}
 }
 
@@ -180,7 +188,9 @@ func filterSort(args []Value, kwargs map[string]Value) (Value, error) {
 	items := append([]Value(nil), src...)
 	keys := make([]Value, len(items))
 	for i, it := range items {
-		keys[i] = key(it)
+		if keys[i], err = key(it); err != nil {
+			return Undefined(), err
+		}
 	}
 	idx := make([]int, len(items))
 	for i := range idx {
@@ -220,7 +230,10 @@ func filterUnique(args []Value, kwargs map[string]Value) (Value, error) {
 	var seen []Value
 	var out []Value
 	for _, it := range src {
-		k := key(it)
+		k, err := key(it)
+		if err != nil {
+			return Undefined(), err
+		}
 		if k.IsDict() || (k.IsList() && !k.AsList().Tuple) {
 			return Undefined(), fmt.Errorf("unique: unhashable type: '%s'", pyTypeName(k))
 		}
@@ -252,9 +265,16 @@ func minMax(name string, wantMax bool) func([]Value, map[string]Value) (Value, e
 			return Undefined(), nil
 		}
 		key := sortKey(kwargs, boolArg(args, 1, kwargs, "case_sensitive", false))
-		best, bestKey := src[0], key(src[0])
+		best := src[0]
+		bestKey, err := key(best)
+		if err != nil {
+			return Undefined(), err
+		}
 		for _, it := range src[1:] {
-			k := key(it)
+			k, err := key(it)
+			if err != nil {
+				return Undefined(), err
+			}
 			a, b := k, bestKey
 			if wantMax {
 				a, b = bestKey, k
@@ -325,7 +345,7 @@ func filterJoin(args []Value, kwargs map[string]Value) (Value, error) {
 	if s, ok := kwargs["d"]; ok {
 		sep = pyStr(s)
 	}
-	get := func(v Value) Value { return v }
+	get := func(v Value) (Value, error) { return v, nil }
 	if a, ok := kwargs["attribute"]; ok && !a.IsNone() {
 		get = attrGetter(pyStr(a))
 	} else if len(args) > 2 && !args[2].IsNone() {
@@ -333,7 +353,11 @@ func filterJoin(args []Value, kwargs map[string]Value) (Value, error) {
 	}
 	parts := make([]string, len(items))
 	for i, it := range items {
-		parts[i] = pyStr(get(it))
+		v, err := get(it)
+		if err != nil {
+			return Undefined(), err
+		}
+		parts[i] = pyStr(v)
 	}
 	return NewString(strings.Join(parts, sep)), nil
 }
@@ -346,7 +370,7 @@ func filterSum(args []Value, kwargs map[string]Value) (Value, error) {
 	if err != nil {
 		return Undefined(), err
 	}
-	get := func(v Value) Value { return v }
+	get := func(v Value) (Value, error) { return v, nil }
 	if a, ok := kwargs["attribute"]; ok && !a.IsNone() {
 		get = attrGetter(pyStr(a))
 	} else if len(args) > 1 && !args[1].IsNone() {
@@ -359,7 +383,10 @@ func filterSum(args []Value, kwargs map[string]Value) (Value, error) {
 		total = args[2]
 	}
 	for _, it := range items {
-		v := get(it)
+		v, err := get(it)
+		if err != nil {
+			return Undefined(), err
+		}
 		if v.IsUndefined() {
 			return Undefined(), fmt.Errorf("sum: undefined attribute")
 		}

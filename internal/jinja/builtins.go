@@ -350,6 +350,10 @@ func evalTest(name string, val Value, args []Value) (bool, error) {
 		if len(args) < 1 {
 			return false, nil
 		}
+		// Identity: containers must be the same object.
+		if val.IsList() || val.IsDict() {
+			return val.kind == args[0].kind && val.v == args[0].v, nil
+		}
 		return val.Equals(args[0]), nil
 	}
 

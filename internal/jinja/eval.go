@@ -54,10 +54,10 @@ type evaluator struct {
 // Limits that keep a hostile template from hanging or exhausting memory
 // (speculators fork). Real chat templates stay far below them.
 const (
-	maxSteps      = 20_000_000 // loop iterations and macro calls per render
-	maxMacroDepth = 500        // Python's recursion limit is about 1,000
-	maxOutput     = 64 << 20   // bytes written per render
-	maxRange      = 100_000    // Jinja2 sandbox's MAX_RANGE
+	maxSteps      = 5_000_000 // loop iterations and macro calls per render
+	maxMacroDepth = 500       // Python's recursion limit is about 1,000
+	maxOutput     = 64 << 20  // bytes written per render
+	maxRange      = 100_000   // Jinja2 sandbox's MAX_RANGE
 )
 
 type budget struct {
@@ -223,7 +223,27 @@ func (e *evaluator) execFor(n *forNode) error {
 
 	child := newScope(e.scope)
 	child.set("loop", loop)
+
+	// Loop helpers are made once per loop; they read the current index
+	// (speculators fork: upstream allocated a closure per iteration).
 	var lastChanged *Value
+	var curIdx int64
+	ld.Data["depth"] = NewInt(1)
+	ld.Data["depth0"] = NewInt(0)
+	ld.Data["changed"] = NewCallable("loop.changed", func(args []Value, kwargs map[string]Value) (Value, error) {
+		cur := NewList(args)
+		if lastChanged != nil && pyEqual(*lastChanged, cur) {
+			return NewBool(false), nil
+		}
+		lastChanged = &cur
+		return NewBool(true), nil
+	})
+	ld.Data["cycle"] = NewCallable("loop.cycle", func(args []Value, kwargs map[string]Value) (Value, error) {
+		if len(args) == 0 {
+			return Undefined(), fmt.Errorf("loop.cycle: no items given")
+		}
+		return args[int(curIdx)%len(args)], nil
+	})
 
 	for i, item := range items {
 		if err := e.budget.step(); err != nil {
@@ -254,25 +274,7 @@ func (e *evaluator) execFor(n *forNode) error {
 			ld.Data["nextitem"] = Undefined()
 		}
 
-		ld.Data["depth"] = NewInt(1)
-		ld.Data["depth0"] = NewInt(0)
-		ld.Data["changed"] = NewCallable("loop.changed", func(args []Value, kwargs map[string]Value) (Value, error) {
-			cur := NewList(args)
-			if lastChanged != nil && lastChanged.Equals(cur) {
-				return NewBool(false), nil
-			}
-			lastChanged = &cur
-			return NewBool(true), nil
-		})
-
-		// cycle function — capture idx by value for closure correctness.
-		cycleIdx := idx
-		ld.Data["cycle"] = NewCallable("loop.cycle", func(args []Value, kwargs map[string]Value) (Value, error) {
-			if len(args) == 0 {
-				return Undefined(), nil
-			}
-			return args[int(cycleIdx)%len(args)], nil
-		})
+		curIdx = idx
 
 		old := e.scope
 		e.scope = child

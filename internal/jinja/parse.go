@@ -183,7 +183,16 @@ func tokenizeExpr(s string) []tok {
 type exprParser struct {
 	tokens []tok
 	pos    int
+	depth  int
 }
+
+// maxParseDepth bounds nesting in template source (parentheses, blocks) so
+// hostile input cannot overflow the stack (speculators fork).
+const maxParseDepth = 300
+
+// maxExprTokens bounds one expression; real chat templates stay under a few
+// hundred tokens.
+const maxExprTokens = 20000
 
 func newExprParser(tokens []tok) *exprParser {
 	return &exprParser{tokens: tokens, pos: 0}
@@ -232,6 +241,10 @@ func parseExpr(s string) (expr, error) {
 	if last := tokens[len(tokens)-1]; last.kind == tokError {
 		return nil, errors.New(last.val)
 	}
+	// Long operator chains nest the AST as deep as they are long.
+	if len(tokens) > maxExprTokens {
+		return nil, fmt.Errorf("expression longer than %d tokens", maxExprTokens)
+	}
 	p := newExprParser(tokens)
 	e, err := p.parseExpression()
 	if err != nil {
@@ -247,6 +260,11 @@ func parseExpr(s string) (expr, error) {
 
 // parseExpression handles the lowest precedence: inline if/else.
 func (p *exprParser) parseExpression() (expr, error) {
+	p.depth++
+	defer func() { p.depth-- }()
+	if p.depth > maxParseDepth {
+		return nil, fmt.Errorf("expression nested deeper than %d levels", maxParseDepth)
+	}
 	e, err := p.parseOr()
 	if err != nil {
 		return nil, err
@@ -315,6 +333,11 @@ func (p *exprParser) parseAnd() (expr, error) {
 }
 
 func (p *exprParser) parseNot() (expr, error) {
+	p.depth++
+	defer func() { p.depth-- }()
+	if p.depth > maxParseDepth {
+		return nil, fmt.Errorf("expression nested deeper than %d levels", maxParseDepth)
+	}
 	if p.peek().kind == tokName && p.peek().val == "not" {
 		p.advance()
 		operand, err := p.parseNot()
@@ -530,6 +553,11 @@ func (p *exprParser) parseUnary() (expr, error) {
 }
 
 func (p *exprParser) parseSigned() (expr, error) {
+	p.depth++
+	defer func() { p.depth-- }()
+	if p.depth > maxParseDepth {
+		return nil, fmt.Errorf("expression nested deeper than %d levels", maxParseDepth)
+	}
 	if p.peek().kind == tokOp && (p.peek().val == "-" || p.peek().val == "+") {
 		op := p.advance().val
 		operand, err := p.parseSigned()
@@ -1015,8 +1043,9 @@ func trimBlockNewline(s string) string {
 }
 
 type templateParser struct {
-	segs []segment
-	pos  int
+	segs  []segment
+	pos   int
+	depth int
 }
 
 func (p *templateParser) done() bool {
@@ -1040,6 +1069,11 @@ func (p *templateParser) advance() *segment {
 // stop keywords (e.g., "endif", "endfor", "elif", "else"). Returns the nodes
 // collected so far. The stop keyword segment is NOT consumed.
 func (p *templateParser) parseUntil(stopKeywords ...string) ([]node, error) {
+	p.depth++
+	defer func() { p.depth-- }()
+	if p.depth > maxParseDepth {
+		return nil, fmt.Errorf("blocks nested deeper than %d levels", maxParseDepth)
+	}
 	var nodes []node
 
 	for !p.done() {

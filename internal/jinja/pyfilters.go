@@ -44,7 +44,12 @@ func iterItems(v Value) ([]Value, error) {
 
 // pyEqual is Python's ==: numbers (and bools) compare by value, containers
 // element-wise.
-func pyEqual(a, b Value) bool {
+func pyEqual(a, b Value) bool { return pyEqualDepth(a, b, 0) }
+
+func pyEqualDepth(a, b Value, depth int) bool {
+	if depth > maxNesting {
+		return false
+	}
 	an := a.IsNumber() || a.IsBool()
 	bn := b.IsNumber() || b.IsBool()
 	if an && bn {
@@ -65,7 +70,7 @@ func pyEqual(a, b Value) bool {
 			return false
 		}
 		for i := range x {
-			if !pyEqual(x[i], y[i]) {
+			if !pyEqualDepth(x[i], y[i], depth+1) {
 				return false
 			}
 		}
@@ -77,7 +82,7 @@ func pyEqual(a, b Value) bool {
 		}
 		for _, k := range x.Keys {
 			yv, ok := y.Get(k)
-			if !ok || !pyEqual(x.Data[k], yv) {
+			if !ok || !pyEqualDepth(x.Data[k], yv, depth+1) {
 				return false
 			}
 		}
@@ -139,7 +144,12 @@ func sortKey(kwargs map[string]Value, caseSensitive bool) func(Value) (Value, er
 
 // pyLess orders values as Python's < does for sortable pairs and reports
 // an error for pairs Python refuses to compare.
-func pyLess(a, b Value) (bool, error) {
+func pyLess(a, b Value) (bool, error) { return pyLessDepth(a, b, 0) }
+
+func pyLessDepth(a, b Value, depth int) (bool, error) {
+	if depth > maxNesting {
+		return false, fmt.Errorf("maximum recursion depth exceeded in comparison")
+	}
 	an := a.IsNumber() || a.IsBool()
 	bn := b.IsNumber() || b.IsBool()
 	switch {
@@ -155,10 +165,10 @@ func pyLess(a, b Value) (bool, error) {
 	case a.IsList() && b.IsList():
 		x, y := a.AsList().Items, b.AsList().Items
 		for i := 0; i < len(x) && i < len(y); i++ {
-			if pyEqual(x[i], y[i]) {
+			if pyEqualDepth(x[i], y[i], depth+1) {
 				continue
 			}
-			return pyLess(x[i], y[i])
+			return pyLessDepth(x[i], y[i], depth+1)
 		}
 		return len(x) < len(y), nil
 	}

@@ -370,7 +370,8 @@ func (r *Report) checkDTypes(c *config.Speculator, floats map[safetensors.DType]
 	if want == "" || len(floats) == 0 {
 		return
 	}
-	for d, ns := range floats {
+	for _, d := range sortedKeys(floats) {
+		ns := floats[d]
 		if d.TorchName() != want {
 			key := "dtype"
 			if c.DType == "" {

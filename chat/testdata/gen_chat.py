@@ -325,6 +325,7 @@ SNIPPET_VARS = {
     "people": [{"name": "Bo", "age": 30}, {"name": "al", "age": 25}, {"name": "Cy"}],
     "s": "  Hello, World  ",
     "n": 7, "f": 2.5, "t": True, "z": None, "big": 12345678901234567890,
+    "ws": "\x1c\v\f \u3000\u00a0\u2028 mid\u200bdle \t\r\n\x85\x1f",
 }
 SNIPPETS = [
     "{{ 7 / 2 }} {{ 6 / 2 }} {{ 7 // 2 }} {{ -7 // 2 }} {{ -7 % 3 }} {{ 7 % -3 }} {{ 2 ** 10 }} {{ 2 ** -1 }}",
@@ -438,6 +439,8 @@ SNIPPETS = [
     "{% if true %}\n  x\n  {%- if true %}\n  y  \n  {%- endif %}\n{% endif %}\n  {{ 'z' }}\n",
     "{{ 'a' }}\n  {# c #}\n  {{ 'b' }}\n{#- c -#}\n  {{ 'c' }}  {#- c #}\n",
     "{{ {'a': {'b': 1}} }} {% set x = {'a': {'b': [1, {'c': 2}]}} %}{{ x.a.b[1].c }} {{ '}}' }} {{ \"{%\" }} {{ [[1], [2]] }} {{ ({'k': 1}) }}",
+    "{{ ws.strip() | tojson }} {{ ws.lstrip() | tojson }} {{ ws.rstrip() | tojson }} {{ ws | trim | tojson }} {{ ws.split() | tojson }} {{ ws.strip(none) | tojson }} {{ 'xNonex'.strip(none) }}",
+    "{{ 'one-two three_four 5.6 é' | wordcount }} {{ 'abcba'.strip('ab') }} {{ 'abcba'.lstrip('ab') }} {{ 'abcba'.rstrip('ab') }}",
     "{% set l = [1] %}{{ l.append(2) }}{{ l }}",
     "{% set m = {'a': 1} %}{{ m.update({'b': 2}) }}{{ m }}",
     "{{ d.get('a') }} {{ d.get('zz', 'dflt') }} {{ d.get('zz') }}",

@@ -508,9 +508,9 @@ func filterTrim(args []Value, kwargs map[string]Value) (Value, error) {
 	s := printValue(args[0])
 	if len(args) > 1 {
 		chars := printValue(args[1])
-		s = strings.Trim(s, chars)
+		s = pyStrip(s, &chars, true, true)
 	} else {
-		s = strings.TrimSpace(s)
+		s = pyStrip(s, nil, true, true)
 	}
 	return NewString(s), nil
 }
@@ -847,7 +847,10 @@ func filterWordcount(args []Value, kwargs map[string]Value) (Value, error) {
 	if len(args) == 0 {
 		return NewInt(0), nil
 	}
-	words := strings.Fields(printValue(args[0]))
+	// Jinja2 counts matches of \w+.
+	words := strings.FieldsFunc(printValue(args[0]), func(r rune) bool {
+		return !(r == '_' || unicode.IsLetter(r) || unicode.IsNumber(r))
+	})
 	return NewInt(int64(len(words))), nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unicode"
 )
 
 var (
@@ -1089,38 +1090,23 @@ func (e *evaluator) stringMethod(obj Value, method string) (Value, error) {
 	s := obj.AsString()
 
 	switch method {
-	case "strip":
-		return e.makeStringFunc("strip", func(args []Value, kwargs map[string]Value) (Value, error) {
-			if len(args) > 0 {
-				return NewString(strings.Trim(s, printValue(args[0]))), nil
+	case "strip", "lstrip", "rstrip":
+		return e.makeStringFunc(method, func(args []Value, kwargs map[string]Value) (Value, error) {
+			var chars *string
+			if len(args) > 0 && !args[0].IsNone() {
+				if !args[0].IsString() {
+					return Undefined(), fmt.Errorf("%s arg must be None or str", method)
+				}
+				c := args[0].AsString()
+				chars = &c
 			}
-			return NewString(strings.TrimSpace(s)), nil
-		}), nil
-
-	case "lstrip":
-		return e.makeStringFunc("lstrip", func(args []Value, kwargs map[string]Value) (Value, error) {
-			if len(args) > 0 {
-				return NewString(strings.TrimLeft(s, printValue(args[0]))), nil
-			}
-			return NewString(strings.TrimLeftFunc(s, func(r rune) bool {
-				return r == ' ' || r == '\t' || r == '\n' || r == '\r'
-			})), nil
-		}), nil
-
-	case "rstrip":
-		return e.makeStringFunc("rstrip", func(args []Value, kwargs map[string]Value) (Value, error) {
-			if len(args) > 0 {
-				return NewString(strings.TrimRight(s, printValue(args[0]))), nil
-			}
-			return NewString(strings.TrimRightFunc(s, func(r rune) bool {
-				return r == ' ' || r == '\t' || r == '\n' || r == '\r'
-			})), nil
+			return NewString(pyStrip(s, chars, method != "rstrip", method != "lstrip")), nil
 		}), nil
 
 	case "split":
 		return e.makeStringFunc("split", func(args []Value, kwargs map[string]Value) (Value, error) {
 			if len(args) == 0 {
-				parts := strings.Fields(s)
+				parts := strings.FieldsFunc(s, isPySpace)
 				items := make([]Value, len(parts))
 				for i, p := range parts {
 					items[i] = NewString(p)
@@ -1128,7 +1114,7 @@ func (e *evaluator) stringMethod(obj Value, method string) (Value, error) {
 				return NewList(items), nil
 			}
 			if args[0].IsNone() {
-				parts := strings.Fields(s)
+				parts := strings.FieldsFunc(s, isPySpace)
 				items := make([]Value, len(parts))
 				for i, p := range parts {
 					items[i] = NewString(p)
@@ -1450,4 +1436,27 @@ func affixMatch(f func(string, string) bool, s string, arg Value) bool {
 		return false
 	}
 	return f(s, printValue(arg))
+}
+
+// isPySpace is Python's str.isspace for one character: Go's unicode.IsSpace
+// plus the information separators \x1c-\x1f.
+func isPySpace(r rune) bool {
+	return unicode.IsSpace(r) || (r >= 0x1c && r <= 0x1f)
+}
+
+// pyStrip is str.strip/lstrip/rstrip: Python whitespace when chars is nil,
+// else any of the characters in chars.
+func pyStrip(s string, chars *string, left, right bool) string {
+	cut := isPySpace
+	if chars != nil {
+		set := *chars
+		cut = func(r rune) bool { return strings.ContainsRune(set, r) }
+	}
+	if left {
+		s = strings.TrimLeftFunc(s, cut)
+	}
+	if right {
+		s = strings.TrimRightFunc(s, cut)
+	}
+	return s
 }

@@ -296,6 +296,11 @@ case("llama31-tools/tool-call-and-result", "llama31-tools",
       {"role": "tool", "content": "plain text result"}], tools=[WEATHER])
 case("llama31-tools/custom-tools", "llama31-tools", [U("now?")], gen=True,
      kwargs={"custom_tools": [NOPARAMS], "tools_in_user_message": False})
+case("llama31-tools/builtin-tools", "llama31-tools",
+     [S("Answer with search when needed."), U("Who won?"),
+      A(None, tool_calls=[call("brave_search", {"query": "final score", "lang": "en"})]),
+      {"role": "ipython", "content": "3-1"}, A("The home team, 3-1.")],
+     kwargs={"builtin_tools": ["code_interpreter", "brave_search", "wolfram_alpha"], "date_string": "26 Jul 2024"})
 case("llama31-tools/error-two-calls", "llama31-tools",
      [U("Two things"), A(None, tool_calls=[call("now", {}), call("calc", {"expr": "1"})])], tools=[NOPARAMS, CALC])
 case("llama31-tools/error-no-user", "llama31-tools", [S("sys only")], tools=[NOPARAMS])

@@ -446,6 +446,8 @@ SNIPPETS = [
     "{{ {'a': {'b': 1}} }} {% set x = {'a': {'b': [1, {'c': 2}]}} %}{{ x.a.b[1].c }} {{ '}}' }} {{ \"{%\" }} {{ [[1], [2]] }} {{ ({'k': 1}) }}",
     "{{ ws.strip() | tojson }} {{ ws.lstrip() | tojson }} {{ ws.rstrip() | tojson }} {{ ws | trim | tojson }} {{ ws.split() | tojson }} {{ ws.strip(none) | tojson }} {{ 'xNonex'.strip(none) }}",
     "{{ 'one-two three_four 5.6 é' | wordcount }} {{ 'abcba'.strip('ab') }} {{ 'abcba'.lstrip('ab') }} {{ 'abcba'.rstrip('ab') }}",
+    "{{ '%s-%d' % ('a', 2) }} {{ 'x=%s' % [1, 2] }} {{ '%05.1f%%' % 3.14159 }} {{ '%s' % none }}",
+    "{{ '%s %s' % ('only one',) }}",
     "{% set l = [1] %}{{ l.append(2) }}{{ l }}",
     "{% set m = {'a': 1} %}{{ m.update({'b': 2}) }}{{ m }}",
     "{{ d.get('a') }} {{ d.get('zz', 'dflt') }} {{ d.get('zz') }}",

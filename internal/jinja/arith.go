@@ -79,7 +79,11 @@ func arith(op string, a, b Value) (Value, error) {
 		}
 	case "%":
 		if a.IsString() {
-			return Undefined(), fmt.Errorf("printf-style string formatting is not supported")
+			// printf-style formatting: a tuple gives the arguments.
+			if b.IsList() && b.AsList().Tuple {
+				return pyPercent(a.AsString(), b.AsList().Items)
+			}
+			return pyPercent(a.AsString(), []Value{b})
 		}
 	}
 	ai, aInt := bigOf(a)

@@ -86,6 +86,11 @@ func arith(op string, a, b Value) (Value, error) {
 			return pyPercent(a.AsString(), []Value{b})
 		}
 	}
+	if (a.IsInt() || a.IsBool()) && (b.IsInt() || b.IsBool()) {
+		if v, ok := smallIntArith(op, toInt64(a), toInt64(b)); ok {
+			return v, nil
+		}
+	}
 	ai, aInt := bigOf(a)
 	bi, bInt := bigOf(b)
 	if aInt && bInt {
@@ -210,4 +215,37 @@ func floatArith(op string, a, b float64) (Value, error) {
 		return NewFloat(math.Pow(a, b)), nil
 	}
 	return Undefined(), fmt.Errorf("unknown operator %q", op)
+}
+
+// smallIntArith is the int64 fast path of intArith; ok is false when the
+// result may overflow or the operation needs the general path.
+func smallIntArith(op string, a, b int64) (Value, bool) {
+	const lim = 1 << 62
+	if a <= -lim || a >= lim || b <= -lim || b >= lim {
+		return Value{}, false
+	}
+	switch op {
+	case "+":
+		return NewInt(a + b), true
+	case "-":
+		return NewInt(a - b), true
+	case "*":
+		if (a < 1<<31 && a > -(1<<31)) && (b < 1<<31 && b > -(1<<31)) {
+			return NewInt(a * b), true
+		}
+	case "//", "%":
+		if b == 0 {
+			return Value{}, false
+		}
+		q, m := a/b, a%b
+		if m != 0 && (m < 0) != (b < 0) {
+			q--
+			m += b
+		}
+		if op == "//" {
+			return NewInt(q), true
+		}
+		return NewInt(m), true
+	}
+	return Value{}, false
 }

@@ -448,6 +448,7 @@ SNIPPETS = [
     "{{ 'one-two three_four 5.6 é' | wordcount }} {{ 'abcba'.strip('ab') }} {{ 'abcba'.lstrip('ab') }} {{ 'abcba'.rstrip('ab') }}",
     "{{ '%s-%d' % ('a', 2) }} {{ 'x=%s' % [1, 2] }} {{ '%05.1f%%' % 3.14159 }} {{ '%s' % none }}",
     "{{ '%s %s' % ('only one',) }}",
+    "a\n  {%+ if true %}b{% endif +%}\nc\n  {% if true +%}\nd{%+ endif %}\n",
     "{% set l = [1] %}{{ l.append(2) }}{{ l }}",
     "{% set m = {'a': 1} %}{{ m.update({'b': 2}) }}{{ m }}",
     "{{ d.get('a') }} {{ d.get('zz', 'dflt') }} {{ d.get('zz') }}",

@@ -944,7 +944,7 @@ func applyTrimming(segs []segment) {
 	// Pass 1: left side of every tag.
 	for i := range segs {
 		seg := &segs[i]
-		applyDefaults := seg.kind == segStmt || seg.kind == segComment
+		applyDefaults := (seg.kind == segStmt || seg.kind == segComment) && !seg.keepLeft
 
 		switch {
 		// Whitespace control only touches the text right next to the
@@ -977,7 +977,7 @@ func applyTrimming(segs []segment) {
 	// Pass 2: right side of every tag.
 	for i := range segs {
 		seg := &segs[i]
-		applyDefaults := seg.kind == segStmt || seg.kind == segComment
+		applyDefaults := (seg.kind == segStmt || seg.kind == segComment) && !seg.keepRight
 
 		switch {
 		case seg.trimRight:

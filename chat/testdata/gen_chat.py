@@ -277,6 +277,8 @@ case("qwen3/empty-content", "qwen3", [U(""), A("")], gen=True)
 case("qwen3/multi-step-tool-response-user", "qwen3",
      [U("Start"), A("", tool_calls=[call("now", {})]),
       U("<tool_response>12:00</tool_response>"), A("It is noon.")], tools=[NOPARAMS])
+case("qwen3/error-none-content", "qwen3",
+     [U("x"), {"role": "assistant", "content": None, "tool_calls": [call("now", {})]}], tools=[NOPARAMS])
 case("qwen3/unicode-tools", "qwen3", [U("天气？")], tools=[{"type": "function", "function": {
     "name": "天气", "description": "查询天气 🌦 <tag> & \"q\" \\ \u2028 \x07 \x1f",
     "parameters": {"type": "object", "properties": {}}}}], gen=True)
@@ -449,6 +451,10 @@ SNIPPETS = [
     "{{ '%s-%d' % ('a', 2) }} {{ 'x=%s' % [1, 2] }} {{ '%05.1f%%' % 3.14159 }} {{ '%s' % none }}",
     "{{ '%s %s' % ('only one',) }}",
     "a\n  {%+ if true %}b{% endif +%}\nc\n  {% if true +%}\nd{%+ endif %}\n",
+    "{{ 'a' in none }}",
+    "{{ 1 in 'abc' }}",
+    "{{ 'a' in undefined_var }} {{ 'k' in {'k': 1} }} {{ 1 in {'k': 1} }} {{ (1, 2) in [(1, 2)] }} {{ [1] in [[1]] }}",
+    "{{ [1] in {'k': 1} }}",
     "{% set l = [1] %}{{ l.append(2) }}{{ l }}",
     "{% set m = {'a': 1} %}{{ m.update({'b': 2}) }}{{ m }}",
     "{{ d.get('a') }} {{ d.get('zz', 'dflt') }} {{ d.get('zz') }}",
@@ -519,8 +525,9 @@ def main():
         rec = dict(c)
         try:
             rec["output"] = render(env, c)
-        except jinja2.exceptions.TemplateError as e:
+        except Exception as e:  # raise_exception gives TemplateError itself
             rec["error"] = str(e)
+            rec["error_type"] = type(e).__name__
         out.append(rec)
     path = os.path.join(ROOT, "chat/testdata/chat_golden.json")
     tmp = path + ".tmp"

@@ -323,7 +323,7 @@ func evalTest(name string, val Value, args []Value) (bool, error) {
 		if len(args) < 1 {
 			return false, nil
 		}
-		return containsValue(args[0], val), nil
+		return containsValue(args[0], val)
 	case "odd":
 		if val.IsInt() {
 			return val.AsInt()%2 != 0, nil
@@ -963,22 +963,30 @@ func compareValues(a, b Value) int {
 	return 0
 }
 
-func containsValue(container, item Value) bool {
-	if container.IsList() {
+func containsValue(container, item Value) (bool, error) {
+	switch {
+	case container.IsList():
 		for _, v := range container.AsList().Items {
 			if pyEqual(v, item) {
-				return true
+				return true, nil
 			}
 		}
-		return false
+		return false, nil
+	case container.IsDict():
+		if item.IsList() && !item.AsList().Tuple || item.IsDict() {
+			return false, fmt.Errorf("unhashable type: '%s'", pyTypeName(item))
+		}
+		return item.IsString() && container.AsDict().Has(item.AsString()), nil
+	case container.IsString():
+		if !item.IsString() {
+			return false, fmt.Errorf("'in <string>' requires string as left operand, not %s", pyTypeName(item))
+		}
+		return strings.Contains(container.AsString(), item.AsString()), nil
+	case container.IsUndefined():
+		// jinja2.Undefined iterates as empty.
+		return false, nil
 	}
-	if container.IsDict() && item.IsString() {
-		return container.AsDict().Has(item.AsString())
-	}
-	if container.IsString() && item.IsString() {
-		return strings.Contains(container.AsString(), item.AsString())
-	}
-	return false
+	return false, fmt.Errorf("argument of type '%s' is not iterable", pyTypeName(container))
 }
 
 // valueToGo converts a Value back to a plain Go type suitable for

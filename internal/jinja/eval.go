@@ -934,9 +934,11 @@ func (e *evaluator) evalBinary(n *binExpr) (Value, error) {
 	case ">=":
 		return NewBool(compareValues(left, right) >= 0), nil
 	case "in":
-		return NewBool(containsValue(right, left)), nil
+		ok, err := containsValue(right, left)
+		return NewBool(ok), err
 	case "not in":
-		return NewBool(!containsValue(right, left)), nil
+		ok, err := containsValue(right, left)
+		return NewBool(!ok), err
 	}
 
 	return Undefined(), fmt.Errorf("unknown binary operator %q", n.op)

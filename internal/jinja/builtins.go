@@ -30,20 +30,44 @@ var cachedBuiltins = func() *scope {
 // =============================================================================
 
 func registerGlobals(s *scope) {
-	s.set("namespace", NewCallable("namespace", builtinNamespace))
+	s.set("namespace", NewCallable(orderedKwargsNamespace, builtinNamespace))
 	s.set("raise_exception", NewCallable("raise_exception", builtinRaiseException))
 	s.set("range", NewCallable("range", builtinRange))
 	s.set("joiner", NewCallable("joiner", builtinJoiner))
-	s.set("dict", NewCallable("dict", builtinDict))
+	s.set("dict", NewCallable(orderedKwargsDict, builtinDict))
 	s.set("cycler", NewCallable("cycler", builtinCycler))
 	s.set("strftime_now", NewCallable("strftime_now", builtinStrftimeNow))
 }
 
+// Callable names of the builtins that receive their keyword arguments in
+// source order (Python keeps kwargs order): evalCallExpr passes them an
+// ordered dict as the last positional argument (speculators fork).
+const (
+	orderedKwargsDict      = "builtin dict"
+	orderedKwargsNamespace = "builtin namespace"
+)
+
 func builtinNamespace(args []Value, kwargs map[string]Value) (Value, error) {
 	d := NewDict()
 	dict := d.AsDict()
-	for k, v := range kwargs {
-		dict.Set(k, v)
+	dict.Namespace = true
+	// namespace(dict) copies a mapping first, then the keyword arguments.
+	for _, a := range args {
+		if !a.IsDict() {
+			return Undefined(), fmt.Errorf("namespace: positional argument must be a dict, not %s", pyTypeName(a))
+		}
+		src := a.AsDict()
+		for _, k := range src.Keys {
+			dict.Set(k, src.Data[k])
+		}
+	}
+	keys := make([]string, 0, len(kwargs))
+	for k := range kwargs {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		dict.Set(k, kwargs[k])
 	}
 	return d, nil
 }
@@ -111,8 +135,33 @@ func builtinJoiner(args []Value, kwargs map[string]Value) (Value, error) {
 func builtinDict(args []Value, kwargs map[string]Value) (Value, error) {
 	d := NewDict()
 	dict := d.AsDict()
-	for k, v := range kwargs {
-		dict.Set(k, v)
+	// dict(mapping or pairs, **kw): evalCallExpr hands the keyword
+	// arguments over as an ordered dict after the positional ones.
+	for _, a := range args {
+		switch {
+		case a.IsDict():
+			src := a.AsDict()
+			for _, k := range src.Keys {
+				dict.Set(k, src.Data[k])
+			}
+		case a.IsList():
+			for _, p := range a.AsList().Items {
+				if !p.IsList() || p.AsList().Len() != 2 || !p.AsList().Items[0].IsString() {
+					return Undefined(), fmt.Errorf("dict: sequence elements must be (str, value) pairs")
+				}
+				dict.Set(p.AsList().Items[0].AsString(), p.AsList().Items[1])
+			}
+		default:
+			return Undefined(), fmt.Errorf("dict: '%s' object is not iterable", pyTypeName(a))
+		}
+	}
+	keys := make([]string, 0, len(kwargs))
+	for k := range kwargs {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		dict.Set(k, kwargs[k])
 	}
 	return d, nil
 }

@@ -305,10 +305,24 @@ func (e *evaluator) execSet(n *setNode) error {
 
 	if n.namespace != "" {
 		nsVal, ok := e.scope.get(n.namespace)
-		if !ok || !nsVal.IsDict() {
-			return fmt.Errorf("set: namespace %q not found or not a dict", n.namespace)
+		if !ok || !nsVal.IsDict() || !nsVal.AsDict().Namespace {
+			return fmt.Errorf("cannot assign attribute on non-namespace object %q", n.namespace)
 		}
 		nsVal.AsDict().Set(n.target, val)
+		return nil
+	}
+
+	if len(n.targets) > 0 {
+		parts, err := iterItems(val)
+		if err != nil || val.IsUndefined() {
+			return fmt.Errorf("cannot unpack %s into %d names", pyTypeName(val), len(n.targets))
+		}
+		if len(parts) != len(n.targets) {
+			return fmt.Errorf("cannot unpack %d values into %d names", len(parts), len(n.targets))
+		}
+		for i, t := range n.targets {
+			e.scope.set(t, parts[i])
+		}
 		return nil
 	}
 
@@ -990,6 +1004,17 @@ func (e *evaluator) evalCallExpr(n *callExpr) (Value, error) {
 			}
 			kwargs[kw.name] = v
 		}
+	}
+
+	if c := fn.AsCallable(); c.Name == orderedKwargsDict || c.Name == orderedKwargsNamespace {
+		d := NewDict()
+		for _, kw := range n.kwargs {
+			d.AsDict().Set(kw.name, kwargs[kw.name])
+		}
+		if len(n.kwargs) > 0 {
+			args = append(args, d)
+		}
+		return c.Fn(args, nil)
 	}
 
 	return fn.AsCallable().Fn(args, kwargs)

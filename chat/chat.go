@@ -37,11 +37,12 @@
 // real and realistic templates, and one-construct snippets; the tests require
 // equality byte for byte (or an error where Python raises).
 //
-// Not supported: the striptags, urlize, xmlattr, wordwrap, filesizeformat and pprint filters, attributes
-// of numbers (n.real), %(name)s keys in printf-style formatting, and Python
-// methods of dicts/lists beyond get, items, keys and values. HF's
-// continue_final_message and return_assistant_tokens_mask are not
-// implemented ({% generation %} blocks render their body).
+// Not supported: the striptags, urlize, xmlattr, wordwrap, filesizeformat
+// and pprint filters, attributes of numbers (n.real), %(name)s keys in
+// printf-style formatting, and Python methods of dicts/lists beyond get,
+// items, keys and values. HF's continue_final_message and
+// return_assistant_tokens_mask are not implemented ({% generation %} blocks
+// render their body).
 package chat
 
 import (

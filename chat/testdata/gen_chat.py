@@ -467,12 +467,57 @@ SNIPPETS = [
 ]
 
 
+def random_snippets(n, seed=20261129):
+    """Random expressions over SNIPPET_VARS from a small grammar, rendered
+    by Python: a differential test of operators, filters, tests and
+    methods in combinations no one wrote by hand."""
+    import random
+    rnd = random.Random(seed)
+    atoms = ["n", "f", "t", "z", "s", "xs", "d", "people", "big", "messages", "undefined_var",
+             "0", "1", "-2", "2.5", "1e3", "''", "'ab'", "'A b'", "[]", "[1, 'a']", "{}", "{'k': 1}",
+             "none", "true", "false", "(1, 2)", "d.c", "d.c.x", "messages[0]", "messages[-1].content",
+             "people[0].name", "xs[1:]", "s[2:5]"]
+    binops = ["+", "-", "*", "/", "//", "%", "~", "==", "!=", "<", ">=", "and", "or", "in", "not in"]
+    filters = ["length", "first", "last", "list", "string", "lower", "upper", "title", "capitalize", "trim",
+               "tojson", "tojson(indent=2)", "sort", "unique | list", "reverse | list", "join(',')", "int",
+               "float", "abs", "default('D')", "default('D', true)", "items | list", "dictsort", "sum", "min",
+               "max", "round", "batch(2) | list", "map('string') | list", "select | list", "reject | list",
+               "count", "wordcount", "center(9)", "replace('a', 'X')", "indent(2)", "list | length",
+               "truncate(5, true, '', 0)"]
+    tests = ["defined", "undefined", "none", "number", "integer", "float", "string", "mapping",
+             "iterable", "sequence", "boolean", "true", "false", "odd", "even", "lower", "upper",
+             "divisibleby(2)", "in([1, 'ab'])", "eq(1)"]
+    methods = ["strip()", "upper()", "lower()", "split()", "split('a')", "startswith('a')", "replace('b', 'c')",
+               "title()", "items() | list", "keys() | list", "get('a')", "get('c', 0)", "count('a')"]
+
+    def expr(depth):
+        r = rnd.random()
+        if depth <= 0 or r < 0.3:
+            return rnd.choice(atoms)
+        if r < 0.5:
+            return "(%s %s %s)" % (expr(depth - 1), rnd.choice(binops), expr(depth - 1))
+        if r < 0.7:
+            return "(%s | %s)" % (expr(depth - 1), rnd.choice(filters))
+        if r < 0.8:
+            return "(%s is %s%s)" % (expr(depth - 1), rnd.choice(["", "not "]), rnd.choice(tests))
+        if r < 0.9:
+            return "%s.%s" % (rnd.choice(["s", "'a b a'", "d", "messages[0]", "'Ab'"]), rnd.choice(methods))
+        return "(%s if %s else %s)" % (expr(depth - 1), expr(depth - 1), expr(depth - 1))
+
+    return ["{{ %s }}" % expr(3) for _ in range(n)]
+
+
 def render_snippets(env):
+    import copy
     out = []
-    for src in SNIPPETS:
+    for src in SNIPPETS + random_snippets(600):
         rec = {"template": src}
         try:
-            rec["output"] = env.from_string(src).render(**SNIPPET_VARS)
+            # A fresh copy each time: some filters mutate their input in
+            # Python (indent on a list extends it).
+            rec["output"] = env.from_string(src).render(**copy.deepcopy(SNIPPET_VARS))
+            if " at 0x" in rec["output"]:
+                continue  # a generator's repr: not deterministic
         except jinja2.exceptions.TemplateError as e:
             rec["error"] = type(e).__name__ + ": " + str(e)
         except Exception as e:  # TypeError, ZeroDivisionError, ...

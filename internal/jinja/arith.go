@@ -65,9 +65,15 @@ func arith(op string, a, b Value) (Value, error) {
 			return NewString(a.AsString() + b.AsString()), nil
 		}
 		if a.IsList() && b.IsList() {
+			if a.AsList().Tuple != b.AsList().Tuple {
+				return Undefined(), fmt.Errorf("can only concatenate %s (not \"%s\") to %s", seqName(a), seqName(b), seqName(a))
+			}
 			items := make([]Value, 0, a.AsList().Len()+b.AsList().Len())
 			items = append(items, a.AsList().Items...)
 			items = append(items, b.AsList().Items...)
+			if a.AsList().Tuple {
+				return NewTuple(items), nil
+			}
 			return NewList(items), nil
 		}
 	case "*":
@@ -126,6 +132,9 @@ func repeat(s Value, n int64) (Value, error) {
 	out := make([]Value, 0, len(items)*int(n))
 	for range n {
 		out = append(out, items...)
+	}
+	if s.AsList().Tuple {
+		return NewTuple(out), nil
 	}
 	return NewList(out), nil
 }
@@ -248,4 +257,37 @@ func smallIntArith(op string, a, b int64) (Value, bool) {
 		return NewInt(m), true
 	}
 	return Value{}, false
+}
+
+func seqName(v Value) string {
+	if v.IsList() && v.AsList().Tuple {
+		return "tuple"
+	}
+	return pyTypeName(v)
+}
+
+// pyCompare evaluates <, >, <= and >= as Python does, with its TypeError
+// for unordered pairs (str and int, None, dicts, ...).
+func pyCompare(op string, a, b Value) (Value, error) {
+	if a.IsUndefined() || b.IsUndefined() {
+		return Undefined(), fmt.Errorf("undefined value in %q comparison", op)
+	}
+	var r bool
+	var err error
+	switch op {
+	case "<":
+		r, err = pyLess(a, b)
+	case ">":
+		r, err = pyLess(b, a)
+	case "<=":
+		r, err = pyLess(b, a)
+		r = !r
+	case ">=":
+		r, err = pyLess(a, b)
+		r = !r
+	}
+	if err != nil {
+		return Undefined(), fmt.Errorf("'%s' not supported between instances of '%s' and '%s'", op, seqName(a), seqName(b))
+	}
+	return NewBool(r), nil
 }

@@ -321,8 +321,8 @@ func evalTest(name string, val Value, args []Value) (bool, error) {
 		// jinja2.Undefined is iterable (it yields nothing).
 		return val.IsList() || val.IsDict() || val.IsString() || val.IsUndefined(), nil
 	case "sequence":
-		// Anything with len() and [] in Python: str and dict too.
-		return val.IsList() || val.IsDict() || val.IsString(), nil
+		// Anything with len() and [] in Python: str, dict and Undefined too.
+		return val.IsList() || val.IsDict() || val.IsString() || val.IsUndefined(), nil
 	case "callable":
 		return val.IsCallable(), nil
 	case "true":
@@ -352,49 +352,55 @@ func evalTest(name string, val Value, args []Value) (bool, error) {
 		if len(args) < 1 {
 			return false, nil
 		}
-		return compareValues(val, args[0]) > 0, nil
+		r, err := pyCompare(">", val, args[0])
+		return r.IsTruthy(), err
 	case "ge", ">=":
 		if len(args) < 1 {
 			return false, nil
 		}
-		return compareValues(val, args[0]) >= 0, nil
+		r, err := pyCompare(">=", val, args[0])
+		return r.IsTruthy(), err
 	case "lt", "lessthan", "<":
 		if len(args) < 1 {
 			return false, nil
 		}
-		return compareValues(val, args[0]) < 0, nil
+		r, err := pyCompare("<", val, args[0])
+		return r.IsTruthy(), err
 	case "le", "<=":
 		if len(args) < 1 {
 			return false, nil
 		}
-		return compareValues(val, args[0]) <= 0, nil
+		r, err := pyCompare("<=", val, args[0])
+		return r.IsTruthy(), err
 	case "in":
 		if len(args) < 1 {
 			return false, nil
 		}
 		return containsValue(args[0], val)
-	case "odd":
-		if val.IsInt() {
-			return val.AsInt()%2 != 0, nil
+	case "odd", "even":
+		// Jinja2: value % 2 == 1 (odd) or == 0 (even), with Python's %.
+		r, err := arith("%", val, NewInt(2))
+		if err != nil {
+			return false, err
 		}
-		return false, nil
-	case "even":
-		if val.IsInt() {
-			return val.AsInt()%2 == 0, nil
+		if name == "odd" {
+			return pyEqual(r, NewInt(1)), nil
 		}
-		return false, nil
-	case "upper":
-		if val.IsString() {
-			s := val.AsString()
-			return s == strings.ToUpper(s), nil
+		return pyEqual(r, NewInt(0)), nil
+	case "upper", "lower":
+		// str(value).isupper()/.islower(): all cased characters in that
+		// case, and at least one cased character.
+		s := pyStr(val)
+		cased := false
+		for _, r := range s {
+			if unicode.IsUpper(r) || unicode.IsLower(r) || unicode.IsTitle(r) {
+				cased = true
+				if (name == "upper" && !unicode.IsUpper(r)) || (name == "lower" && !unicode.IsLower(r)) {
+					return false, nil
+				}
+			}
 		}
-		return false, nil
-	case "lower":
-		if val.IsString() {
-			s := val.AsString()
-			return s == strings.ToLower(s), nil
-		}
-		return false, nil
+		return cased, nil
 	case "sameas":
 		if len(args) < 1 {
 			return false, nil
@@ -607,9 +613,11 @@ func filterLength(args []Value, kwargs map[string]Value) (Value, error) {
 		return NewInt(int64(v.AsDict().Len())), nil
 	case v.IsString():
 		return NewInt(int64(len([]rune(v.AsString())))), nil
+	case v.IsUndefined():
+		return NewInt(0), nil
 	}
 
-	return NewInt(0), nil
+	return Undefined(), fmt.Errorf("object of type '%s' has no len()", pyTypeName(v))
 }
 
 func filterReverse(args []Value, kwargs map[string]Value) (Value, error) {
@@ -687,8 +695,11 @@ func filterAbs(args []Value, kwargs map[string]Value) (Value, error) {
 	if v.IsFloat() {
 		return NewFloat(math.Abs(v.AsFloat())), nil
 	}
+	if v.IsBigInt() || v.IsBool() {
+		return arith("-", NewInt(0), v)
+	}
 
-	return NewInt(0), nil
+	return Undefined(), fmt.Errorf("bad operand type for abs(): '%s'", pyTypeName(v))
 }
 
 // filterMap is Jinja2's map: map(attribute="a.b", default=...) or
@@ -737,11 +748,18 @@ func filterMap(args []Value, kwargs map[string]Value) (Value, error) {
 }
 
 func filterSelect(args []Value, kwargs map[string]Value) (Value, error) {
-	if len(args) == 0 || !args[0].IsList() {
+	if len(args) == 0 {
 		return NewList(nil), nil
 	}
-
-	list := args[0].AsList()
+	// Jinja2's select_or_reject yields nothing for a falsy value.
+	if !args[0].IsTruthy() {
+		return NewList(nil), nil
+	}
+	src, err := iterItems(args[0])
+	if err != nil {
+		return Undefined(), err
+	}
+	list := &List{Items: src}
 	testName := ""
 	if len(args) > 1 && args[1].IsString() {
 		testName = args[1].AsString()
@@ -773,11 +791,18 @@ func filterSelect(args []Value, kwargs map[string]Value) (Value, error) {
 }
 
 func filterReject(args []Value, kwargs map[string]Value) (Value, error) {
-	if len(args) == 0 || !args[0].IsList() {
+	if len(args) == 0 {
 		return NewList(nil), nil
 	}
-
-	list := args[0].AsList()
+	// Jinja2's select_or_reject yields nothing for a falsy value.
+	if !args[0].IsTruthy() {
+		return NewList(nil), nil
+	}
+	src, err := iterItems(args[0])
+	if err != nil {
+		return Undefined(), err
+	}
+	list := &List{Items: src}
 	testName := ""
 	if len(args) > 1 && args[1].IsString() {
 		testName = args[1].AsString()
@@ -809,11 +834,18 @@ func filterReject(args []Value, kwargs map[string]Value) (Value, error) {
 }
 
 func filterSelectattr(args []Value, kwargs map[string]Value) (Value, error) {
-	if len(args) < 2 || !args[0].IsList() {
+	if len(args) < 2 {
+		return Undefined(), fmt.Errorf("missing parameter for attribute name")
+	}
+	// Jinja2's select_or_reject yields nothing for a falsy value.
+	if !args[0].IsTruthy() {
 		return NewList(nil), nil
 	}
-
-	list := args[0].AsList()
+	src, err := iterItems(args[0])
+	if err != nil {
+		return Undefined(), err
+	}
+	list := &List{Items: src}
 	attrName := printValue(args[1])
 	testName := "truthy"
 	if len(args) > 2 {
@@ -851,11 +883,18 @@ func filterSelectattr(args []Value, kwargs map[string]Value) (Value, error) {
 }
 
 func filterRejectattr(args []Value, kwargs map[string]Value) (Value, error) {
-	if len(args) < 2 || !args[0].IsList() {
+	if len(args) < 2 {
+		return Undefined(), fmt.Errorf("missing parameter for attribute name")
+	}
+	// Jinja2's select_or_reject yields nothing for a falsy value.
+	if !args[0].IsTruthy() {
 		return NewList(nil), nil
 	}
-
-	list := args[0].AsList()
+	src, err := iterItems(args[0])
+	if err != nil {
+		return Undefined(), err
+	}
+	list := &List{Items: src}
 	attrName := printValue(args[1])
 	testName := "truthy"
 	if len(args) > 2 {
@@ -917,8 +956,11 @@ func filterEscape(args []Value, kwargs map[string]Value) (Value, error) {
 }
 
 func filterDictsort(args []Value, kwargs map[string]Value) (Value, error) {
-	if len(args) == 0 || !args[0].IsDict() {
+	if len(args) == 0 {
 		return NewList(nil), nil
+	}
+	if !args[0].IsDict() {
+		return Undefined(), fmt.Errorf("'%s' object has no attribute 'items'", pyTypeName(args[0]))
 	}
 
 	d := args[0].AsDict()
@@ -997,20 +1039,6 @@ func toFloat64(v Value) float64 {
 	return 0
 }
 
-func compareValues(a, b Value) int {
-	af := toFloat64(a)
-	bf := toFloat64(b)
-	if af < bf {
-		return -1
-	}
-	if af > bf {
-		return 1
-	}
-	if a.IsString() && b.IsString() {
-		return strings.Compare(a.AsString(), b.AsString())
-	}
-	return 0
-}
 
 func containsValue(container, item Value) (bool, error) {
 	switch {

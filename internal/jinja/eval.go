@@ -939,14 +939,8 @@ func (e *evaluator) evalBinary(n *binExpr) (Value, error) {
 		return NewBool(valuesEqual(left, right)), nil
 	case "!=":
 		return NewBool(!valuesEqual(left, right)), nil
-	case "<":
-		return NewBool(compareValues(left, right) < 0), nil
-	case ">":
-		return NewBool(compareValues(left, right) > 0), nil
-	case "<=":
-		return NewBool(compareValues(left, right) <= 0), nil
-	case ">=":
-		return NewBool(compareValues(left, right) >= 0), nil
+	case "<", ">", "<=", ">=":
+		return pyCompare(n.op, left, right)
 	case "in":
 		ok, err := containsValue(right, left)
 		return NewBool(ok), err

@@ -491,6 +491,9 @@ func filterRound(args []Value, kwargs map[string]Value) (Value, error) {
 	if p, ok := kwargs["precision"]; ok {
 		precision = toInt64(p)
 	}
+	if !args[0].IsNumber() && !args[0].IsBool() {
+		return Undefined(), fmt.Errorf("type %s doesn't define __round__ method", pyTypeName(args[0]))
+	}
 	method := "common"
 	if len(args) > 2 {
 		method = pyStr(args[2])
@@ -552,7 +555,10 @@ func filterIndent(args []Value, kwargs map[string]Value) (Value, error) {
 	if len(args) == 0 {
 		return NewString(""), nil
 	}
-	s := pyStr(args[0])
+	if !args[0].IsString() {
+		return Undefined(), fmt.Errorf("indent: expected a string, got %s", pyTypeName(args[0]))
+	}
+	s := args[0].AsString()
 	width := NewInt(4)
 	if len(args) > 1 {
 		width = args[1]
@@ -687,7 +693,10 @@ func filterTruncate(args []Value, kwargs map[string]Value) (Value, error) {
 	if len(args) == 0 {
 		return NewString(""), nil
 	}
-	s := []rune(pyStr(args[0]))
+	if !args[0].IsString() {
+		return Undefined(), fmt.Errorf("truncate: object of type '%s' has no len()", pyTypeName(args[0]))
+	}
+	s := []rune(args[0].AsString())
 	get := func(i int, name string, def Value) Value {
 		if v, ok := kwargs[name]; ok {
 			return v

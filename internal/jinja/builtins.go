@@ -1039,7 +1039,6 @@ func toFloat64(v Value) float64 {
 	return 0
 }
 
-
 func containsValue(container, item Value) (bool, error) {
 	switch {
 	case container.IsList():

@@ -510,7 +510,7 @@ def random_snippets(n, seed=20261129):
 def render_snippets(env):
     import copy
     out = []
-    for src in SNIPPETS + random_snippets(600):
+    for src in SNIPPETS + random_snippets(600) + random_snippets(1400, seed=7):
         rec = {"template": src}
         try:
             # A fresh copy each time: some filters mutate their input in

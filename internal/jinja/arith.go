@@ -89,7 +89,7 @@ func arith(op string, a, b Value) (Value, error) {
 			if b.IsList() && b.AsList().Tuple {
 				return pyPercent(a.AsString(), b.AsList().Items)
 			}
-			return pyPercent(a.AsString(), []Value{b})
+			return pyPercentMapping(a.AsString(), []Value{b}, b.IsList() || b.IsDict())
 		}
 	}
 	if (a.IsInt() || a.IsBool()) && (b.IsInt() || b.IsBool()) {

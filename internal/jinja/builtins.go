@@ -695,8 +695,11 @@ func filterAbs(args []Value, kwargs map[string]Value) (Value, error) {
 	if v.IsFloat() {
 		return NewFloat(math.Abs(v.AsFloat())), nil
 	}
-	if v.IsBigInt() || v.IsBool() {
-		return arith("-", NewInt(0), v)
+	if v.IsBool() {
+		return NewInt(toInt64(v)), nil
+	}
+	if v.IsBigInt() {
+		return NewBigInt(new(big.Int).Abs(v.v.(*big.Int))), nil
 	}
 
 	return Undefined(), fmt.Errorf("bad operand type for abs(): '%s'", pyTypeName(v))
@@ -707,6 +710,9 @@ func filterAbs(args []Value, kwargs map[string]Value) (Value, error) {
 func filterMap(args []Value, kwargs map[string]Value) (Value, error) {
 	if len(args) == 0 {
 		return Undefined(), fmt.Errorf("map: missing value")
+	}
+	if !args[0].IsTruthy() {
+		return NewList(nil), nil // Jinja2's map yields nothing for a falsy value
 	}
 	items, err := iterItems(args[0])
 	if err != nil {

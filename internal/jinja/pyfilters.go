@@ -501,6 +501,17 @@ func filterRound(args []Value, kwargs map[string]Value) (Value, error) {
 	if m, ok := kwargs["method"]; ok {
 		method = pyStr(m)
 	}
+	if method == "common" && !args[0].IsFloat() {
+		// round() of an int (or bool) is an int; negative precisions
+		// round to tens, hundreds, ...
+		v := args[0]
+		if v.IsBool() {
+			v = NewInt(toInt64(v))
+		}
+		if precision >= 0 {
+			return v, nil
+		}
+	}
 	f := toFloat64(args[0])
 	if precision > 300 || precision < -300 {
 		return NewFloat(f), nil
@@ -693,6 +704,28 @@ func filterTruncate(args []Value, kwargs map[string]Value) (Value, error) {
 	if len(args) == 0 {
 		return NewString(""), nil
 	}
+	if args[0].IsList() {
+		// Sequences come back unchanged when short enough; cutting one
+		// and adding the end string is a TypeError in Python.
+		length := int64(255)
+		if len(args) > 1 {
+			length = toInt64(args[1])
+		}
+		if l, ok := kwargs["length"]; ok {
+			length = toInt64(l)
+		}
+		leeway := int64(5)
+		if len(args) > 4 {
+			leeway = toInt64(args[4])
+		}
+		if l, ok := kwargs["leeway"]; ok {
+			leeway = toInt64(l)
+		}
+		if int64(args[0].AsList().Len()) <= length+leeway {
+			return args[0], nil
+		}
+		return Undefined(), fmt.Errorf("truncate: can only concatenate list to list")
+	}
 	if !args[0].IsString() {
 		return Undefined(), fmt.Errorf("truncate: object of type '%s' has no len()", pyTypeName(args[0]))
 	}
@@ -737,6 +770,13 @@ func filterFormat(args []Value, kwargs map[string]Value) (Value, error) {
 var percentSpec = regexp.MustCompile(`%([-+ 0#]*)(\d+)?(?:\.(\d+))?([srdifxXoeEgG%])`)
 
 func pyPercent(format string, args []Value) (Value, error) {
+	return pyPercentMapping(format, args, false)
+}
+
+// pyPercentMapping formats; mappingArg is set when the single argument is
+// a list or dict, which Python treats as a mapping and then does not
+// complain about unused arguments.
+func pyPercentMapping(format string, args []Value, mappingArg bool) (Value, error) {
 	var b strings.Builder
 	last, next := 0, 0
 	for _, m := range percentSpec.FindAllStringSubmatchIndex(format, -1) {
@@ -787,7 +827,7 @@ func pyPercent(format string, args []Value) (Value, error) {
 		}
 	}
 	b.WriteString(format[last:])
-	if next < len(args) {
+	if next < len(args) && !mappingArg {
 		return Undefined(), fmt.Errorf("format: not all arguments converted during string formatting")
 	}
 	return NewString(b.String()), nil

@@ -507,10 +507,49 @@ def random_snippets(n, seed=20261129):
     return ["{{ %s }}" % expr(3) for _ in range(n)]
 
 
+def random_templates(n, seed=5):
+    """Random statement-level templates: nested if/for/set/comments with
+    random whitespace, newlines and -/+ modifiers around every tag, to test
+    trim_blocks, lstrip_blocks and whitespace control against Jinja2."""
+    import random
+    rnd = random.Random(seed)
+    ws = ["", " ", "  ", "\n", "\n  ", "  \n", "\t", "\n\n", " x ", "y\n", "\n z"]
+
+    def lmod():
+        return rnd.choice(["", "", "-", "+"])
+
+    def rmod():
+        return rnd.choice(["", "", "-", "+"])
+
+    def tag(body):
+        return "{%" + lmod() + " " + body + " " + rmod() + "%}"
+
+    def block(depth):
+        parts = []
+        for _ in range(rnd.randint(1, 4)):
+            r = rnd.random()
+            parts.append(rnd.choice(ws))
+            if depth <= 0 or r < 0.3:
+                parts.append("{{" + rnd.choice(["", "-"]) + " " + rnd.choice(["n", "'v'", "loop.index if loop is defined else 0", "x if x is defined else 'u'"]) + " " + rnd.choice(["", "-"]) + "}}")
+            elif r < 0.5:
+                parts.append(tag("if " + rnd.choice(["t", "z", "n > 3", "xs"])) + block(depth - 1)
+                             + (tag("else") + block(depth - 1) if rnd.random() < 0.5 else "") + tag("endif"))
+            elif r < 0.7:
+                parts.append(tag("for x in " + rnd.choice(["xs", "[1, 2]", "[]", "'ab'"])) + block(depth - 1) + tag("endfor"))
+            elif r < 0.85:
+                parts.append(tag("set y = " + rnd.choice(["1", "'s'", "xs | length"])))
+            else:
+                parts.append("{#" + lmod() + " c " + rmod() + "#}")
+            parts.append(rnd.choice(ws))
+        return "".join(parts)
+
+    return [block(3) for _ in range(n)]
+
+
 def render_snippets(env):
     import copy
     out = []
-    for src in SNIPPETS + random_snippets(600) + random_snippets(1400, seed=7):
+    for src in SNIPPETS + random_snippets(600) + random_snippets(1000, seed=7) + random_templates(500):
         rec = {"template": src}
         try:
             # A fresh copy each time: some filters mutate their input in

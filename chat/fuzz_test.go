@@ -94,7 +94,7 @@ func TestHostileTemplates(t *testing.T) {
 		"{{ [1] | select }}{{ [1] | reject }}{{ [1] | selectattr('a') }}",
 	}
 	if !testing.Short() {
-		// Runs into the 5M-step budget: a few seconds, more under -race.
+		// Runs into the 2M-step budget: a few seconds, more under -race.
 		srcs = append(srcs, "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}")
 	}
 	for _, src := range srcs {

@@ -55,7 +55,7 @@ type evaluator struct {
 // Limits that keep a hostile template from hanging or exhausting memory
 // (speculators fork). Real chat templates stay far below them.
 const (
-	maxSteps      = 5_000_000 // loop iterations and macro calls per render
+	maxSteps      = 2_000_000 // loop iterations and macro calls per render
 	maxMacroDepth = 500       // Python's recursion limit is about 1,000
 	maxOutput     = 64 << 20  // bytes written per render
 	maxRange      = 100_000   // Jinja2 sandbox's MAX_RANGE

@@ -507,6 +507,43 @@ def random_snippets(n, seed=20261129):
     return ["{{ %s }}" % expr(3) for _ in range(n)]
 
 
+def random_snippets2(n, seed=11):
+    """A second grammar: method calls with arguments, slices, attribute
+    filters and tojson options over nested data."""
+    import random
+    rnd = random.Random(seed)
+    strs = ["s", "'a,b,,c'", "'  x y  '", "'AbC'", "messages[1].content", "'ünï 😀'", "''", "people[1].name"]
+    lists = ["xs", "people", "messages", "[3, 'a', 2.5]", "[]", "d.c.x", "'abc' | list", "[[1, 2], [3]]"]
+    smethods = ["split(',')", "split(',', 1)", "split()", "strip(' x')", "lstrip()", "rstrip('c')", "replace('a', 'Z')",
+                "replace(',', '', 1)", "find('b')", "count(',')", "startswith(('A', 'a'))", "endswith('C')",
+                "upper()", "lower()", "title()", "capitalize()" ]
+    lfilters = ["length", "first", "last", "join('-')", "sort | list", "reverse | list", "unique | list",
+                "map(attribute='name') | list", "map(attribute='role', default='?') | list",
+                "selectattr('age', 'gt', 26) | list", "rejectattr('role', 'eq', 'user') | list",
+                "sort(attribute='age') | list", "join(', ', attribute='name')", "sum(attribute='age')",
+                "tojson", "tojson(sort_keys=true)", "tojson(separators=(',', ':'))", "tojson(indent=1)",
+                "batch(2, 'pad') | list", "min", "max", "select('string') | list", "reject('number') | list",
+                "map('string') | join", "list | tojson"]
+    slices = ["[1:]", "[:-1]", "[::2]", "[::-1]", "[-2:]", "[5:]", "[1:2]", "[0]", "[-1]"]
+
+    def expr():
+        r = rnd.random()
+        if r < 0.3:
+            return "%s.%s" % (rnd.choice(strs), rnd.choice(smethods))
+        if r < 0.55:
+            return "(%s) | %s" % (rnd.choice(lists), rnd.choice(lfilters))
+        if r < 0.7:
+            return "(%s)%s" % (rnd.choice(lists + strs), rnd.choice(slices))
+        if r < 0.8:
+            return "%s ~ %s" % (expr(), expr())
+        if r < 0.9:
+            return "(%s) | %s" % (rnd.choice(strs), rnd.choice(["center(12)", "indent(3, true)", "truncate(4, false, '…', 0)",
+                                                                "wordcount", "int(-1)", "float(0.5)", "title", "trim('a')"]))
+        return "[%s, %s] | tojson" % (expr(), expr())
+
+    return ["{{ %s }}" % expr() for _ in range(n)]
+
+
 def random_templates(n, seed=5):
     """Random statement-level templates: nested if/for/set/comments with
     random whitespace, newlines and -/+ modifiers around every tag, to test
@@ -549,7 +586,7 @@ def random_templates(n, seed=5):
 def render_snippets(env):
     import copy
     out = []
-    for src in SNIPPETS + random_snippets(600) + random_snippets(1000, seed=7) + random_templates(500):
+    for src in SNIPPETS + random_snippets(600) + random_snippets(1000, seed=7) + random_templates(500) + random_snippets2(1000):
         rec = {"template": src}
         try:
             # A fresh copy each time: some filters mutate their input in

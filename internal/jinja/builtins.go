@@ -588,16 +588,7 @@ func filterCapitalize(args []Value, kwargs map[string]Value) (Value, error) {
 	if len(args) == 0 {
 		return NewString(""), nil
 	}
-	s := printValue(args[0])
-	if len(s) == 0 {
-		return NewString(""), nil
-	}
-	runes := []rune(s)
-	runes[0] = unicode.ToUpper(runes[0])
-	for i := 1; i < len(runes); i++ {
-		runes[i] = unicode.ToLower(runes[i])
-	}
-	return NewString(string(runes)), nil
+	return NewString(pyCapitalize(printValue(args[0]))), nil
 }
 
 func filterLength(args []Value, kwargs map[string]Value) (Value, error) {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 )
 
 var (
@@ -1207,28 +1208,12 @@ func (e *evaluator) stringMethod(obj Value, method string) (Value, error) {
 
 	case "title":
 		return e.makeStringFunc("title", func(args []Value, kwargs map[string]Value) (Value, error) {
-			// Simple title case: capitalize first letter of each word.
-			runes := []rune(s)
-			inWord := false
-			for i, r := range runes {
-				if r == ' ' || r == '\t' || r == '\n' {
-					inWord = false
-				} else if !inWord {
-					runes[i] = []rune(strings.ToUpper(string(r)))[0]
-					inWord = true
-				}
-			}
-			return NewString(string(runes)), nil
+			return NewString(pyTitle(s)), nil
 		}), nil
 
 	case "capitalize":
 		return e.makeStringFunc("capitalize", func(args []Value, kwargs map[string]Value) (Value, error) {
-			if len(s) == 0 {
-				return NewString(""), nil
-			}
-			runes := []rune(s)
-			runes[0] = []rune(strings.ToUpper(string(runes[0])))[0]
-			return NewString(string(runes)), nil
+			return NewString(pyCapitalize(s)), nil
 		}), nil
 
 	case "count":
@@ -1480,4 +1465,36 @@ func pyStrip(s string, chars *string, left, right bool) string {
 		s = strings.TrimRightFunc(s, cut)
 	}
 	return s
+}
+
+func isCased(r rune) bool { return unicode.IsUpper(r) || unicode.IsLower(r) || unicode.IsTitle(r) }
+
+// pyTitle is Python's str.title(): a cased character after an uncased one
+// starts a word and is title-cased, the others are lower-cased.
+func pyTitle(s string) string {
+	var b strings.Builder
+	prev := false
+	for _, r := range s {
+		switch {
+		case isCased(r) && !prev:
+			b.WriteRune(unicode.ToTitle(r))
+			prev = true
+		case isCased(r):
+			b.WriteRune(unicode.ToLower(r))
+		default:
+			b.WriteRune(r)
+			prev = false
+		}
+	}
+	return b.String()
+}
+
+// pyCapitalize is Python's str.capitalize(): the first character title-cased,
+// the rest lower-cased.
+func pyCapitalize(s string) string {
+	if s == "" {
+		return s
+	}
+	r, size := utf8.DecodeRuneInString(s)
+	return string(unicode.ToTitle(r)) + strings.ToLower(s[size:])
 }

@@ -194,7 +194,27 @@ func filterSort(args []Value, kwargs map[string]Value) (Value, error) {
 		return Undefined(), err
 	}
 	reverse := boolArg(args, 1, kwargs, "reverse", false)
-	key := sortKey(kwargs, boolArg(args, 2, kwargs, "case_sensitive", false))
+	caseSensitive := boolArg(args, 2, kwargs, "case_sensitive", false)
+	key := sortKey(kwargs, caseSensitive)
+	if a, ok := kwargs["attribute"]; ok && !a.IsNone() {
+		// Jinja2's sort takes "a,b" attribute lists and compares the
+		// key lists, so equal (even undefined) keys never reach "<".
+		var getters []func(Value) (Value, error)
+		for _, part := range strings.Split(pyStr(a), ",") {
+			getters = append(getters, sortKey(map[string]Value{"attribute": NewString(strings.TrimSpace(part))}, caseSensitive))
+		}
+		key = func(v Value) (Value, error) {
+			parts := make([]Value, len(getters))
+			for i, g := range getters {
+				x, err := g(v)
+				if err != nil {
+					return Undefined(), err
+				}
+				parts[i] = x
+			}
+			return NewList(parts), nil
+		}
+	}
 	items := append([]Value(nil), src...)
 	keys := make([]Value, len(items))
 	for i, it := range items {

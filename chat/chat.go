@@ -350,11 +350,10 @@ func (t *Template) Render(messages []Message, opts RenderOptions) (string, error
 	}
 	if _, ok := data["raise_exception"]; !ok {
 		data["raise_exception"] = jinja.NewCallable("raise_exception", func(args []jinja.Value, kwargs map[string]jinja.Value) (jinja.Value, error) {
-			msg := ""
-			if len(args) > 0 {
-				msg = pyStrOf(args[0])
+			if len(args) != 1 || len(kwargs) != 0 {
+				return jinja.Undefined(), errors.New("raise_exception takes exactly one argument (message)")
 			}
-			return jinja.Undefined(), &TemplateError{Template: label, Message: msg}
+			return jinja.Undefined(), &TemplateError{Template: label, Message: pyStrOf(args[0])}
 		})
 	}
 	out, err := renderSafe(jt, data)

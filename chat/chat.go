@@ -72,7 +72,9 @@ const (
 type Message = json.RawMessage
 
 // RenderOptions are the arguments of apply_chat_template besides the
-// messages.
+// messages. Values of Tools, Documents and Kwargs may be json.RawMessage
+// (decoded with key order kept), strings, numbers, booleans, nil, or any
+// value encoding/json can marshal (structs keep field order, maps sort keys).
 type RenderOptions struct {
 	// AddGenerationPrompt appends the assistant turn header.
 	AddGenerationPrompt bool
@@ -90,10 +92,6 @@ type RenderOptions struct {
 	// Now is the clock of strftime_now; nil means time.Now.
 	Now func() time.Time
 }
-
-// Values of Tools, Documents and Kwargs may be json.RawMessage (decoded with
-// key order kept), strings, numbers, booleans, nil, or any value
-// encoding/json can marshal (structs keep field order, maps sort keys).
 
 // TemplateError is an error raised by the template itself through
 // raise_exception, with the template's message.

@@ -93,7 +93,14 @@ func TestParity(t *testing.T) {
 			cases := readParity(t, name)
 			bad := 0
 			roundTrips := 0
+			step := 1
+			if testing.Short() {
+				step = 4 // -short (and -race): a quarter of the cases
+			}
 			for i, c := range cases {
+				if i%step != 0 {
+					continue
+				}
 				plain := tok.Encode(c.Text, false)
 				full := tok.Encode(c.Text, true)
 				ok := true
@@ -127,7 +134,7 @@ func TestParity(t *testing.T) {
 					}
 				}
 			}
-			t.Logf("%s: %d/%d cases match, %d round-trip", name, len(cases)-bad, len(cases), roundTrips)
+			t.Logf("%s: %d/%d cases match, %d round-trip", name, (len(cases)+step-1)/step-bad, (len(cases)+step-1)/step, roundTrips)
 		})
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // benchCorpus builds a deterministic mixed corpus of about size bytes: Go
@@ -159,17 +160,36 @@ func BenchmarkEncodeCorpus50MB(b *testing.B) {
 		loadReal(b, name)
 		for _, workers := range []int{1, runtime.GOMAXPROCS(0)} {
 			b.Run(name+"/workers="+itoa(workers), func(b *testing.B) {
-				b.SetBytes(corpusBytes(docs))
+				n := corpusBytes(docs)
+				b.SetBytes(n)
+				var cpu, load time.Duration
+				var tokens int
 				for b.Loop() {
 					// A fresh tokenizer each time: cold word caches.
 					b.StopTimer()
+					t0 := time.Now()
 					fresh, err := LoadDir(filepath.Join(npmModels, "tokenizer-"+name, "models"))
 					if err != nil {
 						b.Fatal(err)
 					}
+					load += time.Since(t0)
+					runtime.GC()
 					b.StartTimer()
-					fresh.EncodeBatch(docs, false, workers)
+					c0 := cpuTime()
+					out := fresh.EncodeBatch(docs, false, workers)
+					cpu += cpuTime() - c0
+					tokens = 0
+					for _, ids := range out {
+						tokens += len(ids)
+					}
 				}
+				// MB per CPU-second is the per-core rate even when other
+				// processes share the cores; wall-clock MB/s is b's own.
+				if cpu > 0 {
+					b.ReportMetric(float64(n)*float64(b.N)/1e6/cpu.Seconds(), "MB/cpu-s")
+				}
+				b.ReportMetric(load.Seconds()/float64(b.N), "load-s")
+				b.ReportMetric(float64(n)/float64(tokens), "bytes/token")
 			})
 		}
 	}

@@ -84,9 +84,12 @@ func (b *bpe) parseVocab(raw json.RawMessage) error {
 	if len(raw) == 0 || bytes.Equal(bytes.TrimSpace(raw), []byte("null")) {
 		return errors.New("model: no vocab")
 	}
-	var v map[string]int64
-	if err := json.Unmarshal(raw, &v); err != nil {
-		return fmt.Errorf("model.vocab: %w", err)
+	v := make(map[string]int64, len(raw)/16)
+	if scanVocab(raw, func(tok string, id int64) { v[tok] = id }) != nil {
+		v = nil
+		if err := json.Unmarshal(raw, &v); err != nil {
+			return fmt.Errorf("model.vocab: %w", err)
+		}
 	}
 	if len(v) > maxVocab {
 		return fmt.Errorf("model.vocab: %d entries, more than %d", len(v), maxVocab)
@@ -117,6 +120,9 @@ func parseMergePairs(raw json.RawMessage) ([][2]string, error) {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
 		return nil, nil
+	}
+	if pairs, err := scanMerges(raw); err == nil {
+		return pairs, nil
 	}
 	inner := bytes.TrimSpace(bytes.TrimPrefix(raw, []byte("[")))
 	if len(inner) > 0 && inner[0] == '"' {

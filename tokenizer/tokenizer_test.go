@@ -267,3 +267,44 @@ func ExampleTokenizer_Encode() {
 	fmt.Println(ids)
 	fmt.Println(tok.Decode(ids, true)) // "user\nHello, world!"
 }
+
+// FuzzJSONScan checks the fast vocab/merges scanner against encoding/json:
+// whenever the fast path accepts an input, it must decode it identically.
+func FuzzJSONScan(f *testing.F) {
+	for _, s := range []string{`{"a": 1, "b\u00e9\n": 2}`, `{}`, `{"\ud83d\ude00": 3, "\udc00x": 4}`, `["a b", "c d"]`, `[["a", "b"], ["\"", "\\"]]`, `[]`, `{"a": 01}`, `{"a": 1.0}`, `["ab"]`, `[["a", "b"], "c d"]`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		fast := map[string]int64{}
+		if scanVocab(b, func(k string, v int64) { fast[k] = v }) == nil {
+			var slow map[string]int64
+			if err := json.Unmarshal(b, &slow); err != nil {
+				t.Fatalf("fast vocab accepted %q, encoding/json: %v", b, err)
+			}
+			if fmt.Sprint(fast) != fmt.Sprint(slow) {
+				t.Fatalf("%q: fast %v, encoding/json %v", b, fast, slow)
+			}
+		}
+		if pairs, err := scanMerges(b); err == nil {
+			var flat []string
+			var nested [][2]string
+			switch {
+			case json.Unmarshal(b, &flat) == nil:
+				if len(flat) != len(pairs) {
+					t.Fatalf("%q: %d merges, encoding/json %d", b, len(pairs), len(flat))
+				}
+				for i, m := range flat {
+					if m != pairs[i][0]+" "+pairs[i][1] {
+						t.Fatalf("%q: merge %d %q vs %q", b, i, pairs[i], m)
+					}
+				}
+			case json.Unmarshal(b, &nested) == nil:
+				if !slices.Equal(nested, pairs) {
+					t.Fatalf("%q: fast %q, encoding/json %q", b, pairs, nested)
+				}
+			default:
+				t.Fatalf("fast merges accepted %q, encoding/json did not", b)
+			}
+		}
+	})
+}

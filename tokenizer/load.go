@@ -274,6 +274,11 @@ func load(tj []byte, cfgs [][]byte, names []string) (*Tokenizer, error) {
 	if t.normalizer, err = buildNormalizer(f.Normalizer, 0); err != nil {
 		return nil, err
 	}
+	var norm func(string) string
+	if t.normalizer != nil {
+		norm = t.normalizer.normalize
+	}
+	t.normTrie = newTrie(t.added, t.normIdx, norm)
 	if t.pre, err = buildPreTokenizer(f.PreTokenizer, 0); err != nil {
 		return nil, err
 	}

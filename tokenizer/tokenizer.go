@@ -33,6 +33,7 @@ type Tokenizer struct {
 	addedByText  map[string]int // content -> index in added
 	rawTrie      *trie          // added tokens matched before normalization
 	normTrie     *trie          // added tokens with normalized=true
+	normIdx      []int          // their indices in added
 	special      map[int]bool
 	specialOrder []int
 
@@ -64,7 +65,7 @@ func (t *Tokenizer) buildAddedTokens(list []addedTokenJSON) error {
 			return fmt.Errorf("added_tokens[%d]: content must be 1 to %d bytes", i, maxTokenBytes)
 		}
 		at := addedToken{id: a.ID, content: validUTF8(a.Content), singleWord: a.SingleWord,
-			lstrip: a.LStrip, rstrip: a.RStrip, norm: a.Normalized && !a.Special, special: a.Special}
+			lstrip: a.LStrip, rstrip: a.RStrip, norm: a.Normalized, special: a.Special}
 		if j, dup := t.addedByID[a.ID]; dup {
 			// A later entry for the same id replaces the earlier one.
 			t.added[j] = at
@@ -85,8 +86,8 @@ func (t *Tokenizer) buildAddedTokens(list []addedTokenJSON) error {
 			raw = append(raw, i)
 		}
 	}
-	t.rawTrie = newTrie(t.added, raw)
-	t.normTrie = newTrie(t.added, normed)
+	t.rawTrie = newTrie(t.added, raw, nil)
+	t.normIdx = normed
 	return nil
 }
 
@@ -369,13 +370,21 @@ type trieNode struct {
 	token int32 // index into Tokenizer.added, -1 if none ends here
 }
 
-func newTrie(added []addedToken, idx []int) *trie {
+// newTrie builds a trie of added[idx]; normalize, when set, rewrites the
+// contents first (normalized added tokens are matched in normalized text).
+func newTrie(added []addedToken, idx []int, normalize func(string) string) *trie {
 	if len(idx) == 0 {
 		return nil
 	}
 	tr := &trie{nodes: []trieNode{{token: -1}}}
 	for _, i := range idx {
 		c := added[i].content
+		if normalize != nil {
+			c = normalize(c)
+		}
+		if c == "" {
+			continue
+		}
 		tr.first[c[0]] = true
 		n := int32(0)
 		for j := 0; j < len(c); j++ {

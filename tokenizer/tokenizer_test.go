@@ -308,3 +308,24 @@ func FuzzJSONScan(f *testing.F) {
 		}
 	})
 }
+
+// TestNormalizedAddedToken: normalized added tokens match the normalized
+// text (their content normalized too); the others match the raw text.
+func TestNormalizedAddedToken(t *testing.T) {
+	j := miniByteLevel()
+	j["normalizer"] = map[string]any{"type": "Lowercase"}
+	j["added_tokens"] = []map[string]any{
+		{"id": 300, "content": "HeLLo", "normalized": true},
+		{"id": 301, "content": "WORLD", "normalized": false},
+	}
+	tok, err := Load(mustJSON(t, j), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ids := tok.Encode("say HELLO", false); !slices.Contains(ids, 300) {
+		t.Errorf("normalized token not found in %v", ids)
+	}
+	if ids := tok.Encode("WORLD world", false); !slices.Contains(ids, 301) || strings.Count(fmt.Sprint(ids), "301") != 1 {
+		t.Errorf("raw token: %v", ids)
+	}
+}

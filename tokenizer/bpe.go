@@ -21,6 +21,10 @@ type bpe struct {
 	fuseUnk      bool
 	byteFallback bool
 	ignoreMerges bool
+	// metaSplit: "▁" is a token and no merge joins a left symbol not ending
+	// in "▁" with a right one starting with "▁", so SentencePiece words
+	// split before such "▁" encode to the same ids.
+	metaSplit bool
 	byteTok      [256]int32 // <0xNN> ids for byte fallback, -1 when absent
 
 	// byteLevel: byteID maps a raw byte to the id of its GPT-2 byte-level
@@ -152,6 +156,7 @@ func parseMergePairs(raw json.RawMessage) ([][2]string, error) {
 func (b *bpe) setMerges(pairs [][2]string) error {
 	b.merges = newPairTable(len(pairs))
 	var buf []byte
+	crosses := false
 	for rank, p := range pairs {
 		li, ok1 := b.vocab[p[0]]
 		ri, ok2 := b.vocab[p[1]]
@@ -161,7 +166,12 @@ func (b *bpe) setMerges(pairs [][2]string) error {
 			return fmt.Errorf("model.merges[%d]: %q + %q uses a token missing from the vocabulary", rank, p[0], p[1])
 		}
 		b.merges.insert(pairKey(li, ri), merge{rank: int32(rank), id: ni})
+		if strings.HasPrefix(p[1], metaspace) && !strings.HasSuffix(p[0], metaspace) {
+			crosses = true
+		}
 	}
+	_, hasMeta := b.vocab[metaspace]
+	b.metaSplit = hasMeta && !crosses && !b.ignoreMerges
 	return nil
 }
 

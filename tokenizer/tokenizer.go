@@ -329,31 +329,66 @@ func (e *encoder) encodeSection(t *Tokenizer, s string, start int, out []int) []
 		pieces = t.pre.split(&e.sc, pieces, start)
 	}
 	for _, w := range pieces {
-		if w == "" {
+		if !t.byteLevel && t.model.metaSplit {
+			// No merge joins a character to a following "▁", so the word
+			// can be encoded (and cached) one "▁"-led segment at a time.
+			for len(w) > 0 {
+				k := nextMetaBoundary(w)
+				out = e.encodeWord(t, w[:k], out)
+				w = w[k:]
+			}
 			continue
 		}
-		if len(w) <= cacheMaxBytes {
-			if ids, ok := e.cache[w]; ok {
-				out = append(out, ids...)
-				continue
-			}
-		}
-		n := len(out)
-		if t.byteLevel {
-			out = t.model.encodeByteLevel(&e.ws, w, out)
-		} else {
-			out = t.model.encodeChars(&e.ws, w, out)
-		}
-		if len(w) <= cacheMaxBytes {
-			if len(e.cache) >= cacheEntries {
-				clear(e.cache)
-			}
-			e.cache[strings.Clone(w)] = append([]int(nil), out[n:]...)
-		}
+		out = e.encodeWord(t, w, out)
 	}
 	// Keep this buffer for the next section; it is never sc.free.
 	e.sc.init = pieces[:0]
 	return out
+}
+
+// encodeWord BPE-encodes one pre-token through the word cache.
+func (e *encoder) encodeWord(t *Tokenizer, w string, out []int) []int {
+	if w == "" {
+		return out
+	}
+	if len(w) <= cacheMaxBytes {
+		if ids, ok := e.cache[w]; ok {
+			return append(out, ids...)
+		}
+	}
+	n := len(out)
+	if t.byteLevel {
+		out = t.model.encodeByteLevel(&e.ws, w, out)
+	} else {
+		out = t.model.encodeChars(&e.ws, w, out)
+	}
+	if len(w) <= cacheMaxBytes {
+		if len(e.cache) >= cacheEntries {
+			clear(e.cache)
+		}
+		e.cache[strings.Clone(w)] = append([]int(nil), out[n:]...)
+	}
+	return out
+}
+
+const metaspace = "\u2581"
+
+// nextMetaBoundary returns the end of the first segment of w: the index of
+// the first "▁" that follows a character other than "▁", or len(w).
+func nextMetaBoundary(w string) int {
+	for i := 1; i < len(w); {
+		j := strings.Index(w[i:], metaspace)
+		if j < 0 {
+			return len(w)
+		}
+		k := i + j
+		if k >= len(metaspace) && w[k-len(metaspace):k] == metaspace {
+			i = k + len(metaspace)
+			continue
+		}
+		return k
+	}
+	return len(w)
 }
 
 // ---- added-token splitting ----

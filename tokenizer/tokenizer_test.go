@@ -329,3 +329,35 @@ func TestNormalizedAddedToken(t *testing.T) {
 		t.Errorf("raw token: %v", ids)
 	}
 }
+
+// TestMetaSplit: Llama 2's merges never join a character to a following "▁",
+// so its words are encoded segment by segment (the parity test then checks
+// the ids); a merge that does join them turns the shortcut off.
+func TestMetaSplit(t *testing.T) {
+	if tok := loadReal(t, "llama2"); !tok.model.metaSplit {
+		t.Fatal("llama2: metaSplit is off")
+	}
+	vocab := map[string]int{"a": 0, "▁": 1, "a▁": 2, "▁a": 3, "▁▁": 5}
+	for _, c := range []struct {
+		merges [][2]string
+		want   bool
+	}{{[][2]string{{"▁", "a"}}, true}, {[][2]string{{"▁", "▁"}}, true}, {[][2]string{{"▁", "a"}, {"a", "▁"}}, false}, {[][2]string{{"a", "▁a"}}, false}} {
+		vocab["a▁a"] = 4
+		j := map[string]any{"model": map[string]any{"type": "BPE", "vocab": vocab, "merges": c.merges}}
+		tok, err := Load(mustJSON(t, j), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tok.model.metaSplit != c.want {
+			t.Errorf("merges %v: metaSplit %v", c.merges, tok.model.metaSplit)
+		}
+	}
+	for _, c := range []struct {
+		w    string
+		want int
+	}{{"", 0}, {"abc", 3}, {"▁a▁b", 4}, {"▁▁a", 7}, {"ab▁▁c", 2}, {"a▁", 1}} {
+		if got := nextMetaBoundary(c.w); got != c.want {
+			t.Errorf("nextMetaBoundary(%q) = %d, want %d", c.w, got, c.want)
+		}
+	}
+}

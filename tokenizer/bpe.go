@@ -25,7 +25,7 @@ type bpe struct {
 	// in "▁" with a right one starting with "▁", so SentencePiece words
 	// split before such "▁" encode to the same ids.
 	metaSplit bool
-	byteTok      [256]int32 // <0xNN> ids for byte fallback, -1 when absent
+	byteTok   [256]int32 // <0xNN> ids for byte fallback, -1 when absent
 
 	// byteLevel: byteID maps a raw byte to the id of its GPT-2 byte-level
 	// character, so words never have to be rewritten into that alphabet.

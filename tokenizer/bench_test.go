@@ -156,7 +156,7 @@ func BenchmarkEncodeBatch(b *testing.B) {
 //	go test ./tokenizer -run '^$' -bench EncodeCorpus50MB -benchtime 1x -count 3
 func BenchmarkEncodeCorpus50MB(b *testing.B) {
 	docs := benchCorpus(b, 50<<20)
-	for _, name := range []string{"qwen3", "llama3_1"} {
+	for _, name := range realTokenizers {
 		loadReal(b, name)
 		for _, workers := range []int{1, runtime.GOMAXPROCS(0)} {
 			b.Run(name+"/workers="+itoa(workers), func(b *testing.B) {

@@ -107,6 +107,10 @@ func (b *bpe) parseVocab(raw json.RawMessage) error {
 		b.vocab[tok] = int32(id)
 		maxID = max(maxID, id)
 	}
+	// Real vocabularies are dense; a sparse one would make tokens huge.
+	if maxID >= 2*int64(len(v))+1<<16 {
+		return fmt.Errorf("model.vocab: largest id %d for only %d tokens", maxID, len(v))
+	}
 	b.tokens = make([]string, maxID+1)
 	for tok, id := range b.vocab {
 		if b.tokens[id] != "" && b.tokens[id] != tok {
@@ -151,8 +155,7 @@ func parseMergePairs(raw json.RawMessage) ([][2]string, error) {
 	return pairs, nil
 }
 
-// setMerges resolves merge pairs to ids. Rank is the position in the list;
-// a repeated pair keeps its first (best) rank.
+// setMerges resolves merge pairs to ids. Rank is the position in the list.
 func (b *bpe) setMerges(pairs [][2]string) error {
 	b.merges = newPairTable(len(pairs))
 	var buf []byte
@@ -165,7 +168,7 @@ func (b *bpe) setMerges(pairs [][2]string) error {
 		if !ok1 || !ok2 || !ok3 {
 			return fmt.Errorf("model.merges[%d]: %q + %q uses a token missing from the vocabulary", rank, p[0], p[1])
 		}
-		b.merges.insert(pairKey(li, ri), merge{rank: int32(rank), id: ni})
+		b.merges.put(pairKey(li, ri), merge{rank: int32(rank), id: ni})
 		if strings.HasPrefix(p[1], metaspace) && !strings.HasSuffix(p[0], metaspace) {
 			crosses = true
 		}

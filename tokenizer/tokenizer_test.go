@@ -361,3 +361,39 @@ func TestMetaSplit(t *testing.T) {
 		}
 	}
 }
+
+// TestSentencePieceUnk covers unk handling without byte fallback: unknown
+// characters become <unk>, fused into one per run when fuse_unk is set.
+func TestSentencePieceUnk(t *testing.T) {
+	for _, fuse := range []bool{false, true} {
+		j := map[string]any{
+			"normalizer": map[string]any{"type": "Sequence", "normalizers": []any{
+				map[string]any{"type": "Prepend", "prepend": "▁"},
+				map[string]any{"type": "Replace", "pattern": map[string]any{"String": " "}, "content": "▁"},
+			}},
+			"decoder": map[string]any{"type": "Sequence", "decoders": []any{
+				map[string]any{"type": "Replace", "pattern": map[string]any{"String": "▁"}, "content": " "},
+				map[string]any{"type": "ByteFallback"},
+				map[string]any{"type": "Fuse"},
+				map[string]any{"type": "Strip", "content": " ", "start": 1, "stop": 0},
+			}},
+			"model": map[string]any{"type": "BPE", "unk_token": "<unk>", "fuse_unk": fuse, "byte_fallback": false,
+				"vocab":  map[string]int{"<unk>": 0, "▁": 1, "a": 2, "b": 3, "▁a": 4},
+				"merges": []string{"▁ a"}},
+		}
+		tok, err := Load(mustJSON(t, j), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []int{4, 0, 0, 0, 3, 1, 0}
+		if fuse {
+			want = []int{4, 0, 3, 1, 0}
+		}
+		if ids := tok.Encode("axyzb é", false); !slices.Equal(ids, want) {
+			t.Errorf("fuse_unk=%v: ids %v, want %v", fuse, ids, want)
+		}
+		if got := tok.Decode([]int{4, 3, 1, 2}, false); got != "ab a" {
+			t.Errorf("decode %q", got)
+		}
+	}
+}

@@ -249,8 +249,11 @@ func readBounded(path string, limit int64) ([]byte, error) {
 // overriding earlier ones field by field.
 func load(tj []byte, cfgs [][]byte, names []string) (*Tokenizer, error) {
 	var f fileJSON
-	if err := json.Unmarshal(tj, &f); err != nil {
-		return nil, fmt.Errorf("tokenizer.json: %w", err)
+	if fastFile(tj, &f) != nil {
+		f = fileJSON{}
+		if err := json.Unmarshal(tj, &f); err != nil {
+			return nil, fmt.Errorf("tokenizer.json: %w", err)
+		}
 	}
 	var cfg configJSON
 	for i, b := range cfgs {

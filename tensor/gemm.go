@@ -27,6 +27,7 @@ type gemmKernel struct {
 	name       string
 	mr, nr     int // register tile: mr rows of C × nr columns
 	mc, kc, nc int // cache blocks; mc is a multiple of mr, nc of nr
+	qc         int // B panels swept per A panel (their kc×qc·nr block stays in L2)
 	// fn computes the mr×nr tile C = Ap·Bp + beta·C from kc steps of packed
 	// panels ap (kc×mr) and bp (kc×nr); C is not read when beta is 0.
 	fn func(kc int, ap, bp, c *float32, ldc int, beta float32)
@@ -272,34 +273,39 @@ func sgemm(kern *gemmKernel, threads int, transA, transB bool, m, n, k int, alph
 }
 
 // gemmBlock computes rows [i0,i1) × column panels [q0,q1) of the jc block of
-// C for one kc slice, packing op(A) in mc-row chunks into ap.
+// C for one kc slice, packing op(A) in mc-row chunks into ap. For each
+// mr-row A panel (which stays in L1) it sweeps qc B panels (which stay in
+// L2) before moving on.
 func gemmBlock(kern *gemmKernel, transA bool, a []float32, lda int, alpha float32, pc, kc, i0, i1, jc, nc, q0, q1 int, bp, ap []float32, beta float32, c []float32, ldc int) {
 	mr, nr := kern.mr, kern.nr
 	tmp := ap[len(ap)-maxTile:]
 	for ic := i0; ic < i1; ic += kern.mc {
 		mc := min(kern.mc, i1-ic)
 		packA(transA, a, lda, alpha, ic, mc, pc, kc, mr, ap)
-		for q := q0; q < q1; q++ {
-			j := jc + q*nr
-			cols := min(nr, jc+nc-j)
-			bpq := &bp[q*kc*nr]
+		for qc := q0; qc < q1; qc += kern.qc {
+			qe := min(q1, qc+kern.qc)
 			for ir := 0; ir < mc; ir += mr {
 				rows := min(mr, mc-ir)
 				app := &ap[ir*kc]
 				i := ic + ir
-				if rows == mr && cols == nr {
-					kern.fn(kc, app, bpq, &c[i*ldc+j], ldc, beta)
-					continue
-				}
-				kern.fn(kc, app, bpq, &tmp[0], nr, 0)
-				for r := 0; r < rows; r++ {
-					crow := c[(i+r)*ldc+j : (i+r)*ldc+j+cols]
-					trow := tmp[r*nr : r*nr+cols]
-					if beta == 0 {
-						copy(crow, trow)
-					} else {
-						for x := range crow {
-							crow[x] = trow[x] + beta*crow[x]
+				for q := qc; q < qe; q++ {
+					j := jc + q*nr
+					cols := min(nr, jc+nc-j)
+					bpq := &bp[q*kc*nr]
+					if rows == mr && cols == nr {
+						kern.fn(kc, app, bpq, &c[i*ldc+j], ldc, beta)
+						continue
+					}
+					kern.fn(kc, app, bpq, &tmp[0], nr, 0)
+					for r := 0; r < rows; r++ {
+						crow := c[(i+r)*ldc+j : (i+r)*ldc+j+cols]
+						trow := tmp[r*nr : r*nr+cols]
+						if beta == 0 {
+							copy(crow, trow)
+						} else {
+							for x := range crow {
+								crow[x] = trow[x] + beta*crow[x]
+							}
 						}
 					}
 				}
@@ -430,7 +436,7 @@ func kernelGo(kc int, ap, bp, c *float32, ldc int, beta float32) {
 	}
 }
 
-var goKernel = &gemmKernel{name: "go", mr: 4, nr: 4, mc: 128, kc: 256, nc: 4096, fn: kernelGo}
+var goKernel = &gemmKernel{name: "go", mr: 4, nr: 4, mc: 128, kc: 256, nc: 4096, qc: 64, fn: kernelGo}
 
 // GemmKernelNames lists the micro-kernels this build can run on this CPU,
 // slowest first; the last is the one Sgemm uses.

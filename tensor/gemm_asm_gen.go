@@ -66,9 +66,10 @@ func kernel(name, reg string, mr, nv, lanes int, zero string) {
 	p("\tTESTQ BX, BX")
 	p("\tJZ %s_tail", name)
 	p("%s_loop:", name)
-	// Prefetch the A panel (from L2) a few steps ahead.
-	for off := 0; off < unroll*aStep; off += 64 {
-		p("\tPREFETCHT0 %d(SI)", 16*aStep+off)
+	// Prefetch the B panel (streamed from L2) a few steps ahead; the A
+	// panel stays in L1.
+	for off := 0; off < unroll*bStep; off += 64 {
+		p("\tPREFETCHT0 %d(DI)", 2*unroll*bStep+off)
 	}
 	for s := 0; s < unroll; s++ {
 		step(s)

@@ -121,7 +121,7 @@ func TestSgemmBlocking(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
 	for _, kern := range gemmKernels() {
 		small := *kern
-		small.mc, small.kc, small.nc = 2*kern.mr, 7, 3*kern.nr
+		small.mc, small.kc, small.nc, small.qc = 2*kern.mr, 7, 3*kern.nr, 2
 		for _, threads := range []int{1, 2, 4} {
 			for _, tc := range []gemmCase{
 				{false, false, 5*kern.mr + 3, 7*kern.nr + 5, 40, 1, 0, 0, 0, 0},

@@ -326,38 +326,9 @@ func packA(transA bool, a []float32, lda int, alpha float32, ic, mc, pc, kc, mr 
 		dst := ap[r*kc : r*kc+kc*mr]
 		if transA {
 			// op(A)(i,p) = a[p*lda+i]: each p is a contiguous run of rows.
-			for p := 0; p < kc; p++ {
-				src := a[(pc+p)*lda+ic+r:]
-				src = src[:rows]
-				d := dst[p*mr : p*mr+mr]
-				if alpha == 1 {
-					copy(d, src)
-				} else {
-					for x, v := range src {
-						d[x] = alpha * v
-					}
-				}
-				clear(d[rows:])
-			}
-			continue
-		}
-		for x := 0; x < rows; x++ {
-			src := a[(ic+r+x)*lda+pc:]
-			src = src[:kc]
-			if alpha == 1 {
-				for p, v := range src {
-					dst[p*mr+x] = v
-				}
-			} else {
-				for p, v := range src {
-					dst[p*mr+x] = alpha * v
-				}
-			}
-		}
-		for x := rows; x < mr; x++ {
-			for p := 0; p < kc; p++ {
-				dst[p*mr+x] = 0
-			}
+			packN(a[(pc)*lda+ic+r:], lda, rows, kc, mr, alpha, dst)
+		} else {
+			packT(a[(ic+r)*lda+pc:], lda, rows, kc, mr, alpha, dst)
 		}
 	}
 }
@@ -370,27 +341,60 @@ func packB(transB bool, b []float32, ldb, pc, kc, jc, nc, nr, q0, q1 int, bp []f
 		j := jc + q*nr
 		cols := min(nr, jc+nc-j)
 		dst := bp[q*kc*nr : (q+1)*kc*nr]
-		if !transB {
-			for p := 0; p < kc; p++ {
-				src := b[(pc+p)*ldb+j:]
-				d := dst[p*nr : p*nr+nr]
-				copy(d, src[:cols])
-				clear(d[cols:])
-			}
-			continue
+		if transB {
+			// op(B)(p,j) = b[j*ldb+p]: column j of op(B) is a contiguous run.
+			packT(b[j*ldb+pc:], ldb, cols, kc, nr, 1, dst)
+		} else {
+			packN(b[pc*ldb+j:], ldb, cols, kc, nr, 1, dst)
 		}
-		// op(B)(p,j) = b[j*ldb+p]: column j of op(B) is a contiguous run.
+	}
+}
+
+// packN copies kc rows of w values (cols of them from src rows ld apart,
+// scaled by alpha, then zeros) into dst, row after row.
+func packN(src []float32, ld, cols, kc, w int, alpha float32, dst []float32) {
+	dst = dst[:kc*w]
+	switch {
+	case cols == 32 && w == 32 && alpha == 1:
+		for p := 0; p < kc; p++ {
+			*(*[32]float32)(dst[p*32:]) = *(*[32]float32)(src[p*ld:])
+		}
+		return
+	case cols == 16 && w == 16 && alpha == 1:
+		for p := 0; p < kc; p++ {
+			*(*[16]float32)(dst[p*16:]) = *(*[16]float32)(src[p*ld:])
+		}
+		return
+	}
+	for p := 0; p < kc; p++ {
+		s := src[p*ld : p*ld+cols]
+		d := dst[p*w : p*w+w]
+		for x, v := range s {
+			d[x] = alpha * v
+		}
+		clear(d[cols:])
+	}
+}
+
+// packT transposes: dst[p*w+x] = alpha·src[x*ld+p] for x < cols, p < kc,
+// and zero for cols <= x < w. It walks p in blocks so that the strided
+// writes stay in L1.
+func packT(src []float32, ld, cols, kc, w int, alpha float32, dst []float32) {
+	const pb = 64
+	dst = dst[:kc*w]
+	for p0 := 0; p0 < kc; p0 += pb {
+		p1 := min(kc, p0+pb)
 		for x := 0; x < cols; x++ {
-			src := b[(j+x)*ldb+pc:]
-			src = src[:kc]
-			for p, v := range src {
-				dst[p*nr+x] = v
+			s := src[x*ld+p0 : x*ld+p1]
+			d := dst[p0*w+x:]
+			for i, v := range s {
+				d[i*w] = alpha * v
 			}
 		}
-		for x := cols; x < nr; x++ {
-			for p := 0; p < kc; p++ {
-				dst[p*nr+x] = 0
-			}
+	}
+	if cols < w {
+		for p := 0; p < kc; p++ {
+			clear(dst[p*w+cols : p*w+w])
 		}
 	}
 }

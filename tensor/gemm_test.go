@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"testing"
 )
 
@@ -223,4 +224,10 @@ func TestSgemmNoAllocs(t *testing.T) {
 	if allocs > 0 {
 		t.Errorf("Sgemm allocates %v times per call in steady state", allocs)
 	}
+}
+
+// setMaxProcs sets GOMAXPROCS and returns the function that restores it.
+func setMaxProcs(n int) func() {
+	old := runtime.GOMAXPROCS(n)
+	return func() { runtime.GOMAXPROCS(old) }
 }

@@ -377,14 +377,39 @@ func packN(src []float32, ld, cols, kc, w int, alpha float32, dst []float32) {
 }
 
 // packT transposes: dst[p*w+x] = alpha·src[x*ld+p] for x < cols, p < kc,
-// and zero for cols <= x < w. It walks p in blocks so that the strided
-// writes stay in L1.
+// and zero for cols <= x < w. With AVX-512 it moves 16×16 blocks through
+// registers; the rest (and other builds) go element by element, in p blocks
+// so that the strided writes stay in L1.
 func packT(src []float32, ld, cols, kc, w int, alpha float32, dst []float32) {
-	const pb = 64
 	dst = dst[:kc*w]
+	x0 := 0
+	if transpose16 != nil && kc >= 16 {
+		// Full groups of 16 source rows; a group of fewer rows (mr=12 A
+		// panels) still loads 16 rows, so it needs them in bounds.
+		for ; x0 < cols; x0 += 16 {
+			xr := min(16, cols-x0)
+			if (x0+15)*ld+kc > len(src) {
+				break
+			}
+			mask := uint16(1)<<xr - 1
+			if xr == 16 {
+				mask = 0xffff
+			}
+			p := 0
+			for ; p+16 <= kc; p += 16 {
+				transpose16(&src[x0*ld+p], ld, &dst[p*w+x0], w, alpha, mask)
+			}
+			for x := x0; x < x0+xr; x++ {
+				for q := p; q < kc; q++ {
+					dst[q*w+x] = alpha * src[x*ld+q]
+				}
+			}
+		}
+	}
+	const pb = 64
 	for p0 := 0; p0 < kc; p0 += pb {
 		p1 := min(kc, p0+pb)
-		for x := 0; x < cols; x++ {
+		for x := x0; x < cols; x++ {
 			s := src[x*ld+p0 : x*ld+p1]
 			d := dst[p0*w+x:]
 			for i, v := range s {

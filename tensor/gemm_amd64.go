@@ -15,6 +15,18 @@ func sgemmKernelAVX512(kc int, ap, bp, c *float32, ldc int, beta float32)
 //go:noescape
 func sgemmKernelAVX2(kc int, ap, bp, c *float32, ldc int, beta float32)
 
+//go:noescape
+func transpose16AVX512(src *float32, ld int, dst *float32, ldd int, alpha float32, mask uint16)
+
+// transpose16 is the 16×16 transposing packer (nil without AVX-512): see
+// packT.
+var transpose16 = func() func(src *float32, ld int, dst *float32, ldd int, alpha float32, mask uint16) {
+	if hasAVX512 {
+		return transpose16AVX512
+	}
+	return nil
+}()
+
 var (
 	// avx512Kernel: 12×32 tile, 24 zmm accumulators. The kc×32 B panel
 	// (32 KiB at kc=256) stays in L1 while mc/12 A panels stream from the

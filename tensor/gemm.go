@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"unsafe"
 )
 
@@ -115,6 +116,9 @@ type gemmJob struct {
 	packing          bool // phase: pack B, or multiply
 	splitRows        bool
 	mPanels          int
+	chunks           int // work items of the multiply phase
+	chunkPanels      int // row panels (splitRows) or column panels per item
+	next             atomic.Int64
 	jc, nc, ncPanels int
 	pc, kc           int
 	betaEff          float32
@@ -141,25 +145,38 @@ func (j *gemmJob) reserve(workers, kc, ncPanels int) {
 	}
 }
 
+// run is one worker's share of the current phase. Work is handed out in
+// chunks from an atomic counter rather than split up front: on a machine
+// shared with other processes a descheduled worker then delays the phase by
+// one chunk, not by its whole share.
 func (j *gemmJob) run(w int) {
+	nr, mr := j.kern.nr, j.kern.mr
 	if j.packing {
-		lo, hi := split(j.ncPanels, min(j.threads, j.ncPanels), w)
-		packB(j.transB, j.b, j.ldb, j.pc, j.kc, j.jc, j.nc, j.kern.nr, lo, hi, j.bp[:j.kc*j.ncPanels*j.kern.nr])
-		return
+		const group = 4 // B panels per chunk
+		for {
+			q0 := int(j.next.Add(group)) - group
+			if q0 >= j.ncPanels {
+				return
+			}
+			packB(j.transB, j.b, j.ldb, j.pc, j.kc, j.jc, j.nc, nr, q0, min(q0+group, j.ncPanels), j.bp[:j.kc*j.ncPanels*nr])
+		}
 	}
-	mr := j.kern.mr
-	i0, i1 := 0, j.m
-	q0, q1 := 0, j.ncPanels
-	if j.splitRows {
-		lo, hi := split(j.mPanels, j.threads, w)
-		i0, i1 = lo*mr, min(j.m, hi*mr)
-	} else {
-		q0, q1 = split(j.ncPanels, j.threads, w)
+	for {
+		c := int(j.next.Add(1)) - 1
+		if c >= j.chunks {
+			return
+		}
+		i0, i1 := 0, j.m
+		q0, q1 := 0, j.ncPanels
+		if j.splitRows {
+			i0 = c * j.chunkPanels * mr
+			i1 = min(j.m, i0+j.chunkPanels*mr)
+		} else {
+			q0 = c * j.chunkPanels
+			q1 = min(j.ncPanels, q0+j.chunkPanels)
+		}
+		gemmBlock(j.kern, j.transA, j.a, j.lda, j.alpha, j.pc, j.kc, i0, i1, j.jc, j.nc, q0, q1, j.bp, j.ap[w], j.betaEff, j.c, j.ldc)
 	}
-	if i0 >= i1 || q0 >= q1 {
-		return
-	}
-	gemmBlock(j.kern, j.transA, j.a, j.lda, j.alpha, j.pc, j.kc, i0, i1, j.jc, j.nc, q0, q1, j.bp, j.ap[w], j.betaEff, j.c, j.ldc)
 }
 
 // task is work that the worker pool runs as t.run(0..workers-1).
@@ -259,13 +276,24 @@ func sgemm(kern *gemmKernel, threads int, transA, transB bool, m, n, k int, alph
 			j.pc = pc
 			j.kc = min(kern.kc, k-pc)
 			j.packing = true
+			j.next.Store(0)
 			parallel(min(threads, j.ncPanels), j, &j.wg)
 			j.packing = false
 			j.betaEff = 1
 			if pc == 0 {
 				j.betaEff = beta
 			}
-			parallel(threads, j, &j.wg)
+			// About chunksPerWorker items each, as long as they stay whole
+			// mc row blocks (or L2-sized groups of B panels) at most.
+			if splitRows {
+				j.chunkPanels = max(1, min(kern.mc/mr, (mPanels+threads*chunksPerWorker-1)/(threads*chunksPerWorker)))
+				j.chunks = (mPanels + j.chunkPanels - 1) / j.chunkPanels
+			} else {
+				j.chunkPanels = max(1, min(kern.qc, (j.ncPanels+threads*chunksPerWorker-1)/(threads*chunksPerWorker)))
+				j.chunks = (j.ncPanels + j.chunkPanels - 1) / j.chunkPanels
+			}
+			j.next.Store(0)
+			parallel(min(threads, j.chunks), j, &j.wg)
 		}
 	}
 	j.a, j.b, j.c = nil, nil, nil
@@ -313,6 +341,9 @@ func gemmBlock(kern *gemmKernel, transA bool, a []float32, lda int, alpha float3
 		}
 	}
 }
+
+// chunksPerWorker is how many work items each worker gets on average.
+const chunksPerWorker = 4
 
 // maxTile bounds mr·nr over all kernels (the edge-tile scratch).
 const maxTile = 16 * 32

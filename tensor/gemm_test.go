@@ -244,3 +244,25 @@ func setMaxProcs(n int) func() {
 	old := runtime.GOMAXPROCS(n)
 	return func() { runtime.GOMAXPROCS(old) }
 }
+
+// TestGemmKernelsListed makes sure the kernel tests above really ran the
+// assembly kernels this CPU supports, rather than silently only the Go one.
+func TestGemmKernelsListed(t *testing.T) {
+	names := GemmKernelNames()
+	t.Logf("kernels tested: %v; Sgemm uses %s", names, GemmKernelName())
+	want := []string{"go"}
+	if hasAsmKernels {
+		if cpuHasAVX2FMA() {
+			want = append(want, "avx2")
+		}
+		if cpuHasAVX512() {
+			want = append(want, "avx512")
+		}
+	}
+	if fmt.Sprint(names) != fmt.Sprint(want) {
+		t.Errorf("GemmKernelNames() = %v, want %v", names, want)
+	}
+	if GemmKernelName() != want[len(want)-1] {
+		t.Errorf("Sgemm uses %s, want the widest, %s", GemmKernelName(), want[len(want)-1])
+	}
+}

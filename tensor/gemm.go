@@ -385,16 +385,13 @@ func packB(transB bool, b []float32, ldb, pc, kc, jc, nc, nr, q0, q1 int, bp []f
 // scaled by alpha, then zeros) into dst, row after row.
 func packN(src []float32, ld, cols, kc, w int, alpha float32, dst []float32) {
 	dst = dst[:kc*w]
-	switch {
-	case cols == 32 && w == 32 && alpha == 1:
-		for p := 0; p < kc; p++ {
-			*(*[32]float32)(dst[p*32:]) = *(*[32]float32)(src[p*ld:])
-		}
+	if kc == 0 {
 		return
-	case cols == 16 && w == 16 && alpha == 1:
-		for p := 0; p < kc; p++ {
-			*(*[16]float32)(dst[p*16:]) = *(*[16]float32)(src[p*ld:])
-		}
+	}
+	if packRowsAsm != nil && w <= 32 && cols > 0 {
+		_ = src[(kc-1)*ld+cols-1] // the rows the masked loads read must be in bounds
+		lo, hi := min(cols, 16), max(cols-16, 0)
+		packRowsAsm(&src[0], ld, kc, &dst[0], w, alpha, lanes(lo), lanes(hi), lanes(min(w, 16)), lanes(max(w-16, 0)))
 		return
 	}
 	for p := 0; p < kc; p++ {
@@ -405,6 +402,14 @@ func packN(src []float32, ld, cols, kc, w int, alpha float32, dst []float32) {
 		}
 		clear(d[cols:])
 	}
+}
+
+// lanes is the mask of the first n of 16 vector lanes.
+func lanes(n int) uint16 {
+	if n >= 16 {
+		return 0xffff
+	}
+	return uint16(1)<<n - 1
 }
 
 // packT transposes: dst[p*w+x] = alpha·src[x*ld+p] for x < cols, p < kc,
@@ -422,10 +427,7 @@ func packT(src []float32, ld, cols, kc, w int, alpha float32, dst []float32) {
 			if (x0+15)*ld+kc > len(src) {
 				break
 			}
-			mask := uint16(1)<<xr - 1
-			if xr == 16 {
-				mask = 0xffff
-			}
+			mask := lanes(xr)
 			p := 0
 			for ; p+16 <= kc; p += 16 {
 				transpose16(&src[x0*ld+p], ld, &dst[p*w+x0], w, alpha, mask)

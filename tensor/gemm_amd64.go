@@ -27,6 +27,27 @@ var transpose16 = func() func(src *float32, ld int, dst *float32, ldd int, alpha
 	return nil
 }()
 
+//go:noescape
+func packRows16AVX512(src *float32, ld, kc int, dst *float32, w int, alpha float32, loadLo, loadHi, storeLo, storeHi uint16)
+
+//go:noescape
+func packRows32AVX512(src *float32, ld, kc int, dst *float32, w int, alpha float32, loadLo, loadHi, storeLo, storeHi uint16)
+
+// packRowsAsm is the masked row packer for widths up to 32 (nil without
+// AVX-512): see packN.
+var packRowsAsm = func() func(src *float32, ld, kc int, dst *float32, w int, alpha float32, loadLo, loadHi, storeLo, storeHi uint16) {
+	if !hasAVX512 {
+		return nil
+	}
+	return func(src *float32, ld, kc int, dst *float32, w int, alpha float32, loadLo, loadHi, storeLo, storeHi uint16) {
+		if w <= 16 {
+			packRows16AVX512(src, ld, kc, dst, w, alpha, loadLo, loadHi, storeLo, storeHi)
+		} else {
+			packRows32AVX512(src, ld, kc, dst, w, alpha, loadLo, loadHi, storeLo, storeHi)
+		}
+	}
+}()
+
 var (
 	// avx512Kernel: 12×32 tile, 24 zmm accumulators. The kc×32 B panel
 	// (32 KiB at kc=256) stays in L1 while mc/12 A panels stream from the

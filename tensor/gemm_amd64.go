@@ -50,11 +50,11 @@ var packRowsAsm = func() func(src *float32, ld, kc int, dst *float32, w int, alp
 
 var (
 	// avx512Kernel: 12×32 tile, 24 zmm accumulators. The kc×32 B panel
-	// (32 KiB at kc=256) stays in L1 while mc/12 A panels stream from the
+	// (64 KiB at kc=512) stays in L1 while mc/12 A panels stream from the
 	// mc×kc A block in L2.
-	avx512Kernel = &gemmKernel{name: "avx512", mr: 12, nr: 32, mc: 384, kc: 384, nc: 4096, qc: 24, fn: sgemmKernelAVX512}
+	avx512Kernel = &gemmKernel{name: "avx512", mr: 12, nr: 32, mc: 384, kc: 512, nc: 4096, qc: 20, fn: sgemmKernelAVX512}
 	// avx2Kernel: 6×16 tile, 12 ymm accumulators.
-	avx2Kernel = &gemmKernel{name: "avx2", mr: 6, nr: 16, mc: 384, kc: 384, nc: 4096, qc: 48, fn: sgemmKernelAVX2}
+	avx2Kernel = &gemmKernel{name: "avx2", mr: 6, nr: 16, mc: 384, kc: 512, nc: 4096, qc: 40, fn: sgemmKernelAVX2}
 )
 
 var bestKernel = func() *gemmKernel {

@@ -49,11 +49,11 @@ var packRowsAsm = func() func(src *float32, ld, kc int, dst *float32, w int, alp
 }()
 
 var (
-	// avx512Kernel: 12×32 tile, 24 zmm accumulators. The kc×32 B panel
-	// (64 KiB at kc=512) stays in L1 while mc/12 A panels stream from the
-	// mc×kc A block in L2.
+	// avx512Kernel: 12×32 tile, 24 zmm accumulators. A 12×kc A panel
+	// (24 KiB at kc=512) stays in L1 while it sweeps qc kc×32 B panels
+	// (1.3 MiB) held in L2.
 	avx512Kernel = &gemmKernel{name: "avx512", mr: 12, nr: 32, mc: 384, kc: 512, nc: 4096, qc: 20, fn: sgemmKernelAVX512}
-	// avx2Kernel: 6×16 tile, 12 ymm accumulators.
+	// avx2Kernel: 6×16 tile, 12 ymm accumulators, the same blocking.
 	avx2Kernel = &gemmKernel{name: "avx2", mr: 6, nr: 16, mc: 384, kc: 512, nc: 4096, qc: 40, fn: sgemmKernelAVX2}
 )
 

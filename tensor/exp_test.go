@@ -1,0 +1,85 @@
+package tensor
+
+import (
+	"math"
+	"testing"
+)
+
+func ulpDiff(a, b float32) int64 {
+	ia, ib := int64(math.Float32bits(a)), int64(math.Float32bits(b))
+	if ia < ib {
+		return ib - ia
+	}
+	return ia - ib
+}
+
+func TestExpfULP(t *testing.T) {
+	worst, at := int64(0), float32(0)
+	step := float32(1e-4)
+	if testing.Short() {
+		step = 1e-3
+	}
+	for x := float32(-87.3); x < 88.7; x += step {
+		got, want := expf(x), expfRef(x)
+		if d := ulpDiff(got, want); d > worst {
+			worst, at = d, x
+		}
+	}
+	// Also every float32 bit pattern in [-1, 1] near 0, stepping by exponent.
+	for bits := uint32(0x33000000); bits < 0x3f800000; bits += 997 {
+		for _, x := range []float32{math.Float32frombits(bits), -math.Float32frombits(bits)} {
+			if d := ulpDiff(expf(x), expfRef(x)); d > worst {
+				worst, at = d, x
+			}
+		}
+	}
+	t.Logf("worst error %d ulp at x=%g", worst, at)
+	if worst > 2 {
+		t.Fatalf("expf error %d ulp at x=%g, want ≤ 2", worst, at)
+	}
+}
+
+func TestExpfSpecial(t *testing.T) {
+	inf := float32(math.Inf(1))
+	cases := []struct{ x, want float32 }{
+		{0, 1}, {-100, 0}, {100, inf}, {-inf, 0}, {inf, inf}, {88.7, expfRef(88.7)},
+	}
+	for _, c := range cases {
+		if got := expf(c.x); got != c.want {
+			t.Errorf("expf(%g) = %g, want %g", c.x, got, c.want)
+		}
+	}
+	if nan := float32(math.NaN()); expf(nan) == expf(nan) {
+		t.Errorf("expf(NaN) is not NaN")
+	}
+}
+
+func BenchmarkExpf(b *testing.B) {
+	x := make([]float32, 4096)
+	for i := range x {
+		x[i] = float32(i)/256 - 8
+	}
+	b.ReportAllocs()
+	var s float32
+	for b.Loop() {
+		for _, v := range x {
+			s += expf(v)
+		}
+	}
+	_ = s
+}
+
+func BenchmarkExpfMath(b *testing.B) {
+	x := make([]float32, 4096)
+	for i := range x {
+		x[i] = float32(i)/256 - 8
+	}
+	b.ReportAllocs()
+	var s float32
+	for b.Loop() {
+		for _, v := range x {
+			s += expfRef(v)
+		}
+	}
+	_ = s
+}

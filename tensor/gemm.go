@@ -431,3 +431,30 @@ func kernelGo(kc int, ap, bp, c *float32, ldc int, beta float32) {
 }
 
 var goKernel = &gemmKernel{name: "go", mr: 4, nr: 4, mc: 128, kc: 256, nc: 4096, fn: kernelGo}
+
+// GemmKernelNames lists the micro-kernels this build can run on this CPU,
+// slowest first; the last is the one Sgemm uses.
+func GemmKernelNames() []string {
+	var names []string
+	for _, k := range gemmKernels() {
+		names = append(names, k.name)
+	}
+	return names
+}
+
+// SgemmFunc has Sgemm's signature.
+type SgemmFunc func(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int)
+
+// SgemmWithKernel returns Sgemm forced onto the named micro-kernel (one of
+// GemmKernelNames), for benchmarks that compare kernels.
+func SgemmWithKernel(name string) (SgemmFunc, bool) {
+	for _, kern := range gemmKernels() {
+		if kern.name == name {
+			return func(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+				checkGemm(transA, transB, m, n, k, a, lda, b, ldb, c, ldc)
+				sgemm(kern, runtime.GOMAXPROCS(0), transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+			}, true
+		}
+	}
+	return nil, false
+}

@@ -165,12 +165,7 @@ func AttentionForward(out, lse, q, k, v []float32, sh AttnShape) {
 					}
 					mNew := max(m[i], rmax)
 					corr := expf(m[i] - mNew)
-					var rs float32
-					for j, x := range row {
-						e := expf(x - mNew)
-						row[j] = e
-						rs += e
-					}
+					rs := expAffine(row, row, 1, -mNew) // masked −Inf → 0
 					l[i] = l[i]*corr + rs
 					m[i] = mNew
 					if corr != 1 {
@@ -259,13 +254,13 @@ func AttentionBackward(dq, dk, dv, dout, out, lse, q, k, v []float32, sh AttnSha
 							L, D := lse[h*T+qi], delta[h*T+qi]
 							pr, dpr := p[i*nk:(i+1)*nk], dp[i*nk:(i+1)*nk]
 							for j := range pr {
-								if sh.allowed(qi, k0+j) {
-									e := expf(pr[j] - L)
-									pr[j] = e
-									dpr[j] = e * (dpr[j] - D) * scale // dS·scale
-								} else {
-									pr[j], dpr[j] = 0, 0
+								if !sh.allowed(qi, k0+j) {
+									pr[j] = float32(math.Inf(-1))
 								}
+							}
+							expAffine(pr, pr, 1, -L) // P; masked −Inf → 0
+							for j, e := range pr {
+								dpr[j] = e * (dpr[j] - D) * scale // dS·scale
 							}
 						}
 						// dV_blk += Pᵀ·dO_blk; dQ_blk += dS·K_blk; dK_blk += dSᵀ·Q_blk

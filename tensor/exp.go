@@ -45,3 +45,26 @@ func expfRef(x float32) float32 { return float32(math.Exp(float64(x))) }
 
 // logf is float32 log through float64; it is used once per row, not per element.
 func logf(x float32) float32 { return float32(math.Log(float64(x))) }
+
+// expAffine sets dst[i] = exp(a·src[i] + b) and returns Σ dst[i]; dst may
+// alias src. It is the vector form of expf for whole rows (softmax, the
+// losses, attention scores, SiLU): inputs below -87.33654 (and -Inf) give 0;
+// unlike expf, the vector kernel saturates inputs above 88 at e⁸⁸ instead of
+// +Inf, which the callers never reach (they subtract the row max or feed a
+// sigmoid).
+func expAffine(dst, src []float32, a, b float32) float32 {
+	n := len(src)
+	dst = dst[:n]
+	var s float32
+	m := 0
+	if useVecExp && n >= 8 {
+		m = n &^ 7
+		s = expAffineAVX2(&dst[0], &src[0], m, a, b)
+	}
+	for i := m; i < n; i++ {
+		e := expf(a*src[i] + b)
+		dst[i] = e
+		s += e
+	}
+	return s
+}

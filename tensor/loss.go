@@ -257,7 +257,7 @@ func CrossEntropy(loss, dlogits, logits []float32, labels []int32, gscale []floa
 			}
 			z := logits[i*v : (i+1)*v]
 			if dlogits == nil {
-				loss[i] = logSumExp(z) - z[y]
+				loss[i] = logSumExp(z, e) - z[y]
 				continue
 			}
 			zmax, s := softmaxRow(e, z) // e = softmax(z), one expf per element

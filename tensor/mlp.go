@@ -8,9 +8,13 @@ import "math"
 // g, u, h (N·I).
 func SiLUGateForward(h, g, u []float32) {
 	ParallelFor(len(h), 16384, func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			x := g[i]
-			h[i] = x / (1 + expf(-x)) * u[i]
+		var e [256]float32
+		for i0 := lo; i0 < hi; i0 += len(e) {
+			i1 := min(i0+len(e), hi)
+			expAffine(e[:i1-i0], g[i0:i1], -1, 0) // exp(−g)
+			for i := i0; i < i1; i++ {
+				h[i] = g[i] / (1 + e[i-i0]) * u[i]
+			}
 		}
 	})
 }
@@ -19,12 +23,17 @@ func SiLUGateForward(h, g, u []float32) {
 // with silu'(x) = σ(x)·(1 + x·(1 − σ(x))). dg and du must not alias dh.
 func SiLUGateBackward(dg, du, dh, g, u []float32) {
 	ParallelFor(len(dh), 16384, func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			x := g[i]
-			sg := 1 / (1 + expf(-x))
-			d := dh[i]
-			du[i] += d * x * sg
-			dg[i] += d * u[i] * sg * (1 + x*(1-sg))
+		var e [256]float32
+		for i0 := lo; i0 < hi; i0 += len(e) {
+			i1 := min(i0+len(e), hi)
+			expAffine(e[:i1-i0], g[i0:i1], -1, 0) // exp(−g)
+			for i := i0; i < i1; i++ {
+				x := g[i]
+				sg := 1 / (1 + e[i-i0])
+				d := dh[i]
+				du[i] += d * x * sg
+				dg[i] += d * u[i] * sg * (1 + x*(1-sg))
+			}
 		}
 	})
 }

@@ -34,9 +34,11 @@ func SoftmaxBackward(dx, dout, out []float32, n, v int) {
 // x, out (N, V); out may alias x.
 func LogSoftmaxForward(out, x []float32, n, v int) {
 	ParallelFor(n, rowGrain(v), func(lo, hi int) {
+		sb := getScratch(v)
+		defer putScratch(sb)
 		for i := lo; i < hi; i++ {
 			xr, or := x[i*v:(i+1)*v], out[i*v:(i+1)*v]
-			lse := logSumExp(xr)
+			lse := logSumExp(xr, *sb)
 			for j, xv := range xr {
 				or[j] = xv - lse
 			}
@@ -48,11 +50,15 @@ func LogSoftmaxForward(out, x []float32, n, v int) {
 // softmax(x) = exp(out). dx, dout, out (N, V).
 func LogSoftmaxBackward(dx, dout, out []float32, n, v int) {
 	ParallelFor(n, rowGrain(v), func(lo, hi int) {
+		sb := getScratch(v)
+		defer putScratch(sb)
+		p := *sb
 		for i := lo; i < hi; i++ {
 			dxr, dyr, yr := dx[i*v:(i+1)*v], dout[i*v:(i+1)*v], out[i*v:(i+1)*v]
 			s := sum(dyr)
+			expAffine(p, yr, 1, 0)
 			for j := range yr {
-				dxr[j] += dyr[j] - expf(yr[j])*s
+				dxr[j] += dyr[j] - p[j]*s
 			}
 		}
 	})
@@ -71,46 +77,21 @@ func rowGrain(v int) int {
 // row max and the sum of exp(x − max).
 func softmaxRow(out, x []float32) (maxv, s float32) {
 	maxv = maxOf(x)
-	var s0, s1, s2, s3 float32
-	j := 0
-	out = out[:len(x)]
-	for ; j+4 <= len(x); j += 4 {
-		e0, e1, e2, e3 := expf(x[j]-maxv), expf(x[j+1]-maxv), expf(x[j+2]-maxv), expf(x[j+3]-maxv)
-		out[j], out[j+1], out[j+2], out[j+3] = e0, e1, e2, e3
-		s0 += e0
-		s1 += e1
-		s2 += e2
-		s3 += e3
-	}
-	for ; j < len(x); j++ {
-		e := expf(x[j] - maxv)
-		out[j] = e
-		s0 += e
-	}
-	s = (s0 + s1) + (s2 + s3)
+	s = expAffine(out, x, 1, -maxv)
 	inv := 1 / s
-	for j := range out {
+	for j := range out[:len(x)] {
 		out[j] *= inv
 	}
 	return maxv, s
 }
 
-// logSumExp returns log Σ exp(x) computed stably.
-func logSumExp(x []float32) float32 {
+// logSumExp returns log Σ exp(x) computed stably; ws is scratch of len(x).
+func logSumExp(x, ws []float32) float32 {
 	m := maxOf(x)
 	if math.IsInf(float64(m), 0) {
 		return m
 	}
-	var s0, s1 float32
-	j := 0
-	for ; j+2 <= len(x); j += 2 {
-		s0 += expf(x[j] - m)
-		s1 += expf(x[j+1] - m)
-	}
-	if j < len(x) {
-		s0 += expf(x[j] - m)
-	}
-	return m + logf(s0+s1)
+	return m + logf(expAffine(ws, x, 1, -m))
 }
 
 func maxOf(x []float32) float32 {

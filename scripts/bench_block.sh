@@ -49,12 +49,14 @@ names = {"go": "Go (speculators bench block)", "torch2": "PyTorch f32, set_num_t
          "torch1": "PyTorch f32, 1 thread, OPENBLAS_NUM_THREADS=1"}
 med = {k: statistics.median(r["tokens_per_s"] for r in v) for k, v in rows.items()}
 ms = {k: statistics.median(r["step_ms"] for r in v) for k, v in rows.items()}
+cpu = {k: statistics.median(r["step_cpu_ms"] for r in v) for k, v in rows.items()}
 print("decoder-block training step, hidden 512, seq 512, 8 heads, MLP 1536, 8192 classes")
 print("medians over %s rounds of %s steps each (each run's figure is itself a median)" % (sys.argv[2], sys.argv[3]))
-print("%-48s %12s %10s" % ("stack", "tokens/s", "step ms"))
+print("%-48s %12s %10s %14s" % ("stack", "tokens/s", "step ms", "step CPU ms"))
 for k in ("go", "torch2", "torch1"):
-    print("%-48s %12.0f %10.1f" % (names[k], med[k], ms[k]))
+    print("%-48s %12.0f %10.1f %14.1f" % (names[k], med[k], ms[k], cpu[k]))
 best = max(med["torch2"], med["torch1"])
-print("ratio Go / PyTorch(2 threads): %.2f" % (med["go"] / med["torch2"]))
-print("ratio Go / best PyTorch:       %.2f" % (med["go"] / best))
+print("tokens/s ratio Go / PyTorch(2 threads): %.2f" % (med["go"] / med["torch2"]))
+print("tokens/s ratio Go / best PyTorch:       %.2f" % (med["go"] / best))
+print("CPU time per step, best PyTorch / Go:   %.2f" % (min(cpu["torch2"], cpu["torch1"]) / cpu["go"]))
 PY

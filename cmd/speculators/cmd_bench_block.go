@@ -29,7 +29,9 @@ random data, and prints the median step time and tokens per second after
 --warmup untimed steps. testdata/bench/bench_block.py is the same workload in
 PyTorch; scripts/bench_block.sh runs both side by side.
 
-With --json it prints one object: {"tokens_per_s":..,"step_ms":..}.`,
+With --json it prints one object: {"tokens_per_s":..,"step_ms":..,"step_cpu_ms":..};
+step_cpu_ms is the median CPU time of a step summed over threads, steadier
+than the wall clock when other processes share the cores.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if steps < 1 || warmup < 0 {
@@ -55,7 +57,7 @@ With --json it prints one object: {"tokens_per_s":..,"step_ms":..}.`,
 			}
 			fmt.Fprintf(out, "block train step: hidden %d seq %d heads %d mlp %d vocab %d, %d threads, gemm %s\n",
 				c.Hidden, c.Seq, c.Heads, c.MLP, c.Vocab, runtime.GOMAXPROCS(0), tensor.GemmKernelName())
-			fmt.Fprintf(out, "median of %d steps: %.1f ms/step, %.0f tokens/s\n", steps, res.StepMS, res.TokensPerS)
+			fmt.Fprintf(out, "median of %d steps: %.1f ms/step, %.0f tokens/s (%.1f ms CPU time per step)\n", steps, res.StepMS, res.TokensPerS, res.StepCPUMS)
 			return nil
 		},
 	}

@@ -74,10 +74,13 @@ func (t *Trainer) Step() float32 {
 	return s / float32(c.Seq)
 }
 
-// Result is what `speculators bench block` reports.
+// Result is what `speculators bench block` reports: the median step by wall
+// clock, and the median CPU time of a step over all threads (steadier than
+// the wall clock when other processes share the cores).
 type Result struct {
 	TokensPerS float64 `json:"tokens_per_s"`
 	StepMS     float64 `json:"step_ms"`
+	StepCPUMS  float64 `json:"step_cpu_ms"`
 }
 
 // Run times steps training steps after warmup untimed ones and reports the
@@ -91,21 +94,28 @@ func Run(c Config, steps, warmup int, log io.Writer) (Result, error) {
 		return Result{}, err
 	}
 	times := make([]float64, 0, steps)
+	cpus := make([]float64, 0, steps)
 	for i := 0; i < steps+warmup; i++ {
-		start := time.Now()
+		start, c0 := time.Now(), cpuTime()
 		loss := t.Step()
 		d := time.Since(start).Seconds()
 		if i >= warmup {
 			times = append(times, d)
+			cpus = append(cpus, (cpuTime() - c0).Seconds())
 		}
 		if log != nil {
 			fmt.Fprintf(log, "step %d/%d loss %.4f %.1f ms\n", i+1, steps+warmup, loss, d*1000)
 		}
 	}
-	slices.Sort(times)
-	med := times[len(times)/2]
-	if len(times)%2 == 0 {
-		med = (times[len(times)/2-1] + times[len(times)/2]) / 2
+	med := median(times)
+	return Result{TokensPerS: float64(c.Seq) / med, StepMS: med * 1000, StepCPUMS: median(cpus) * 1000}, nil
+}
+
+func median(x []float64) float64 {
+	slices.Sort(x)
+	m := x[len(x)/2]
+	if len(x)%2 == 0 {
+		m = (x[len(x)/2-1] + x[len(x)/2]) / 2
 	}
-	return Result{TokensPerS: float64(c.Seq) / med, StepMS: med * 1000}, nil
+	return m
 }

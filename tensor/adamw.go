@@ -28,38 +28,61 @@ func NewAdamW(lr, weightDecay float64) *AdamW {
 	return &AdamW{LR: lr, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, WeightDecay: weightDecay}
 }
 
+// adamwScalars is the per-tensor constants of one step, laid out for the
+// vector kernel.
+type adamwScalars struct {
+	gscale, b1, c1, b2, c2, bc2Sqrt, eps, decay, negStep float32
+}
+
 // Step applies one update to every parameter (the step counter is shared, as
 // PyTorch's per-parameter counters are when all parameters step together).
-func (o *AdamW) Step(params []*Param) {
+func (o *AdamW) Step(params []*Param) { o.StepScaled(params, 1) }
+
+// StepScaled is Step on gradients multiplied by gscale, read without
+// modifying G: ClipGradNorm's scaling fused into the update (see ClipCoef).
+func (o *AdamW) StepScaled(params []*Param, gscale float32) {
 	o.StepCount++
 	t := float64(o.StepCount)
 	bc1 := 1 - math.Pow(o.Beta1, t)
 	bc2 := 1 - math.Pow(o.Beta2, t)
-	stepSize := float32(o.LR / bc1)
-	bc2Sqrt := float32(math.Sqrt(bc2))
-	b1, b2 := float32(o.Beta1), float32(o.Beta2)
-	c1, c2 := float32(1-o.Beta1), float32(1-o.Beta2)
-	eps := float32(o.Eps)
 	for _, p := range params {
 		if p.M == nil {
 			p.M = make([]float32, len(p.W))
 			p.V = make([]float32, len(p.W))
 		}
-		decay := float32(1)
+		k := adamwScalars{gscale: gscale, b1: float32(o.Beta1), c1: float32(1 - o.Beta1),
+			b2: float32(o.Beta2), c2: float32(1 - o.Beta2), bc2Sqrt: float32(math.Sqrt(bc2)),
+			eps: float32(o.Eps), decay: 1, negStep: -float32(o.LR / bc1)}
 		if p.Decay {
-			decay = float32(1 - o.LR*o.WeightDecay)
+			k.decay = float32(1 - o.LR*o.WeightDecay)
 		}
 		w, g, m, v := p.W, p.G[:len(p.W)], p.M[:len(p.W)], p.V[:len(p.W)]
-		ParallelFor(len(w), 8192, func(lo, hi int) {
-			for i := lo; i < hi; i++ {
-				gi := g[i]
-				mi := m[i]*b1 + gi*c1
-				vi := v[i]*b2 + gi*gi*c2
-				m[i], v[i] = mi, vi
-				den := float32(math.Sqrt(float64(vi)))/bc2Sqrt + eps
-				w[i] = w[i]*decay - stepSize*(mi/den)
+		// Pieces are whole 8-lane groups; the last piece also takes the tail
+		// (ParallelFor always calls fn at least once, with [0, 0) when len(w) < 8).
+		ParallelFor(len(w)/8, 1024, func(lo, hi int) {
+			lo, hi = lo*8, hi*8
+			if hi == len(w)/8*8 {
+				hi = len(w)
 			}
+			adamwRange(w[lo:hi], g[lo:hi], m[lo:hi], v[lo:hi], &k)
 		})
+	}
+}
+
+// adamwRange updates one contiguous range.
+func adamwRange(w, g, m, v []float32, k *adamwScalars) {
+	n := 0
+	if useVecOptim && len(w) >= 8 {
+		n = len(w) &^ 7
+		adamwAVX2(&w[0], &g[0], &m[0], &v[0], n, k)
+	}
+	for i := n; i < len(w); i++ {
+		gi := g[i] * k.gscale
+		mi := m[i]*k.b1 + gi*k.c1
+		vi := v[i]*k.b2 + k.c2*gi*gi
+		m[i], v[i] = mi, vi
+		den := float32(math.Sqrt(float64(vi)))/k.bc2Sqrt + k.eps
+		w[i] = w[i]*k.decay + k.negStep*(mi/den)
 	}
 }
 

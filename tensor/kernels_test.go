@@ -331,3 +331,15 @@ func newtonSchulzRef(g []float32, rows, cols, steps int) []float64 {
 	}
 	return out
 }
+
+func BenchmarkAdamW(b *testing.B) {
+	r := newRand(1)
+	n := 1 << 20
+	p := &Param{W: randn(r, n, 1), G: randn(r, n, 1), Decay: true}
+	o := NewAdamW(1e-3, 0.01)
+	b.ReportAllocs()
+	b.SetBytes(int64(n) * 4 * 7)
+	for b.Loop() {
+		o.Step([]*Param{p})
+	}
+}

@@ -63,9 +63,11 @@ func (t *Trainer) Step() float32 {
 	clear(dl)
 	tensor.CrossEntropy(t.loss, dl, t.B.Logits, t.Labels, t.gscale, c.Seq, c.Vocab)
 	t.B.Backward()
-	tensor.ClipGradNorm(t.grads, t.Clip)
+	// clip_grad_norm_ then AdamW, with the clipping scale applied inside the
+	// update instead of in a separate pass over the gradients.
+	_, coef := tensor.ClipCoef(t.grads, t.Clip)
 	t.Opt.LR = CosineLR(t.LR, t.step, t.Warmup, t.Total)
-	t.Opt.Step(t.B.Params)
+	t.Opt.StepScaled(t.B.Params, coef)
 	t.step++
 	var s float32
 	for _, l := range t.loss {

@@ -42,8 +42,17 @@ func (c attnCase) shape() AttnShape {
 }
 
 func TestAttentionMatchesReference(t *testing.T) {
+	for _, blocks := range [][2]int{{attnBQ, attnBK}, {16, 32}, {32, 16}} {
+		oq, ok := attnBQ, attnBK
+		attnBQ, attnBK = blocks[0], blocks[1]
+		testAttentionMatchesReference(t, fmt.Sprintf("bq%d-bk%d-", blocks[0], blocks[1]))
+		attnBQ, attnBK = oq, ok
+	}
+}
+
+func testAttentionMatchesReference(t *testing.T, prefix string) {
 	for _, c := range attnCases() {
-		t.Run(c.name, func(t *testing.T) {
+		t.Run(prefix+c.name, func(t *testing.T) {
 			r := newRand(uint64(c.T))
 			sh := c.shape()
 			q := randn(r, c.T*c.NH*c.HD, 1)

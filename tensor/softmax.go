@@ -98,6 +98,12 @@ func logSumExp(x, ws []float32) float32 {
 func maxOf(x []float32) float32 {
 	m0, m1, m2, m3 := float32(math.Inf(-1)), float32(math.Inf(-1)), float32(math.Inf(-1)), float32(math.Inf(-1))
 	j := 0
+	if useVecExp && len(x) >= 64 {
+		j = len(x) &^ 31
+		if v := maxAVX2(&x[0], j); v == v {
+			m0 = v
+		}
+	}
 	for ; j+4 <= len(x); j += 4 {
 		if x[j] > m0 {
 			m0 = x[j]

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"testing"
 )
 
@@ -103,6 +104,16 @@ func TestSgemmKernels(t *testing.T) {
 			)
 		}
 	}
+	if testing.Short() {
+		// Every shape still runs, on a third of the (transpose, size) mix.
+		var short []gemmCase
+		for i, tc := range cases {
+			if i%3 == 0 || tc.m <= 17 {
+				short = append(short, tc)
+			}
+		}
+		cases = short
+	}
 	for _, kern := range gemmKernels() {
 		for _, threads := range []int{1, 3} {
 			t.Run(fmt.Sprintf("%s/threads%d", kern.name, threads), func(t *testing.T) {
@@ -121,7 +132,7 @@ func TestSgemmBlocking(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
 	for _, kern := range gemmKernels() {
 		small := *kern
-		small.mc, small.kc, small.nc = 2*kern.mr, 7, 3*kern.nr
+		small.mc, small.kc, small.nc, small.qc = 2*kern.mr, 7, 3*kern.nr, 2
 		for _, threads := range []int{1, 2, 4} {
 			for _, tc := range []gemmCase{
 				{false, false, 5*kern.mr + 3, 7*kern.nr + 5, 40, 1, 0, 0, 0, 0},
@@ -150,7 +161,7 @@ func TestSgemmRandomShapes(t *testing.T) {
 	r := rand.New(rand.NewPCG(5, 6))
 	n := 150
 	if testing.Short() {
-		n = 40
+		n = 20
 	}
 	scal := []float32{0, 1, -1, 0.5, 3}
 	for _, kern := range gemmKernels() {
@@ -213,6 +224,9 @@ func TestSgemmPanicsOnShortSlices(t *testing.T) {
 }
 
 func TestSgemmNoAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("sync.Pool drops entries at random under the race detector")
+	}
 	r := rand.New(rand.NewPCG(9, 10))
 	n := 256
 	a, b, c := randSlice(r, n*n), randSlice(r, n*n), make([]float32, n*n)
@@ -222,5 +236,33 @@ func TestSgemmNoAllocs(t *testing.T) {
 	})
 	if allocs > 0 {
 		t.Errorf("Sgemm allocates %v times per call in steady state", allocs)
+	}
+}
+
+// setMaxProcs sets GOMAXPROCS and returns the function that restores it.
+func setMaxProcs(n int) func() {
+	old := runtime.GOMAXPROCS(n)
+	return func() { runtime.GOMAXPROCS(old) }
+}
+
+// TestGemmKernelsListed makes sure the kernel tests above really ran the
+// assembly kernels this CPU supports, rather than silently only the Go one.
+func TestGemmKernelsListed(t *testing.T) {
+	names := GemmKernelNames()
+	t.Logf("kernels tested: %v; Sgemm uses %s", names, GemmKernelName())
+	want := []string{"go"}
+	if hasAsmKernels {
+		if cpuHasAVX2FMA() {
+			want = append(want, "avx2")
+		}
+		if cpuHasAVX512() {
+			want = append(want, "avx512")
+		}
+	}
+	if fmt.Sprint(names) != fmt.Sprint(want) {
+		t.Errorf("GemmKernelNames() = %v, want %v", names, want)
+	}
+	if GemmKernelName() != want[len(want)-1] {
+		t.Errorf("Sgemm uses %s, want the widest, %s", GemmKernelName(), want[len(want)-1])
 	}
 }

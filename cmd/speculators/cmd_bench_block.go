@@ -38,6 +38,9 @@ than the wall clock when other processes share the cores.`,
 				return &usageError{fmt.Errorf("--steps must be ≥ 1 and --warmup ≥ 0")}
 			}
 			c.KVHeads = c.Heads
+			if err := c.Validate(); err != nil {
+				return &usageError{err}
+			}
 			var log io.Writer
 			if !quiet {
 				log = cmd.ErrOrStderr()

@@ -144,6 +144,21 @@ func (s *AttnShape) maskRow(row []float32, q, k0 int, start []int32, wantMax boo
 	return rmax
 }
 
+// DocIDsFromPositions labels the documents of a packed row from its
+// position ids: a new document starts wherever a position does not continue
+// the previous one (pos[i] ≠ pos[i−1] + 1), so [0 1 0 1 2] gives [0 0 1 1 1]
+// and shifted rows starting at 1 work too. Padding cannot be told from
+// positions; callers set those entries to −1 afterwards. doc (T), pos (T).
+func DocIDsFromPositions(doc, pos []int32) {
+	d := int32(0)
+	for i, p := range pos {
+		if i > 0 && p != pos[i-1]+1 {
+			d++
+		}
+		doc[i] = d
+	}
+}
+
 // docStarts fills start[q] with the first index of the run of equal document
 // ids that contains q, when non-padding ids never decrease (packed
 // sequences); otherwise (ids reused out of order) it returns nil and no key

@@ -144,3 +144,19 @@ func BenchmarkAttention(b *testing.B) {
 		})
 	}
 }
+
+func TestDocIDsFromPositions(t *testing.T) {
+	cases := []struct{ pos, want []int32 }{
+		{[]int32{0, 1, 0, 1, 2, 3, 4, 5}, []int32{0, 0, 1, 1, 1, 1, 1, 1}},
+		{[]int32{1, 2, 3, 1, 2, 1}, []int32{0, 0, 0, 1, 1, 2}},
+		{[]int32{0, 0, 0}, []int32{0, 1, 2}},
+		{nil, nil},
+	}
+	for _, c := range cases {
+		got := make([]int32, len(c.pos))
+		DocIDsFromPositions(got, c.pos)
+		if fmt.Sprint(got) != fmt.Sprint(c.want) {
+			t.Errorf("positions %v: docs %v, want %v", c.pos, got, c.want)
+		}
+	}
+}

@@ -260,12 +260,14 @@ func CrossEntropy(loss, dlogits, logits []float32, labels []int32, gscale []floa
 				loss[i] = logSumExp(z, e) - z[y]
 				continue
 			}
-			zmax, s := softmaxRow(e, z) // e = softmax(z), one expf per element
+			zmax := maxOf(z)
+			s := expAffine(e, z, 1, -zmax) // e = exp(z − max), one exp per element
 			loss[i] = zmax + logf(s) - z[y]
 			gs := gscale[i]
+			c := gs / s // softmax normalisation folded into the gradient scale
 			dz := dlogits[i*v : (i+1)*v]
-			for j, qj := range e {
-				dz[j] += gs * qj
+			for j, ej := range e {
+				dz[j] += c * ej
 			}
 			dz[y] -= gs
 		}

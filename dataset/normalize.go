@@ -370,4 +370,3 @@ func (w *Warnings) Messages() []string {
 	defer w.mu.Unlock()
 	return slices.Clone(w.msgs)
 }
-

@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -188,8 +187,9 @@ func readJSON(r io.Reader, size int64, path string, handle func([]byte, Location
 	if err != nil {
 		return err
 	}
+	data = bytes.TrimPrefix(data, []byte("\ufeff"))
 	lineAt := func(off int64) int { return bytes.Count(data[:min(int(off), len(data))], []byte("\n")) + 1 }
-	trimmed := bytes.TrimLeft(data, " \t\r\n\ufeff")
+	trimmed := bytes.TrimLeft(data, " \t\r\n")
 	if len(trimmed) == 0 {
 		return nil
 	}
@@ -200,25 +200,23 @@ func readJSON(r io.Reader, size int64, path string, handle func([]byte, Location
 	if _, err := dec.Token(); err != nil {
 		return err
 	}
-	for row := 0; dec.More(); row++ {
-		start := dec.InputOffset()
-		var raw json.RawMessage
-		if err := dec.Decode(&raw); err != nil {
-			var se *json.SyntaxError
-			off := start
-			if errors.As(err, &se) {
-				off = se.Offset
-			}
-			bad(Problem{Loc: Location{File: path, Line: lineAt(off), Row: row}, Reason: ReasonInvalidJSON,
-				Detail: fmt.Sprintf("%v; the rest of the file cannot be read", err)})
-			return nil
-		}
-		// Skip the separator so the location points at the row itself.
-		pos := int(start)
+	// rowStart skips the separator so a location points at the row itself.
+	rowStart := func(off int64) int64 {
+		pos := int(off)
 		for pos < len(data) && (data[pos] == ',' || data[pos] == ' ' || data[pos] == '\n' || data[pos] == '\r' || data[pos] == '\t') {
 			pos++
 		}
-		handle(raw, Location{File: path, Line: lineAt(int64(pos)), Row: row})
+		return int64(pos)
+	}
+	for row := 0; dec.More(); row++ {
+		start := rowStart(dec.InputOffset())
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			bad(Problem{Loc: Location{File: path, Line: lineAt(start), Row: row}, Reason: ReasonInvalidJSON,
+				Detail: fmt.Sprintf("%v; the rest of the file cannot be read", err)})
+			return nil
+		}
+		handle(raw, Location{File: path, Line: lineAt(start), Row: row})
 	}
 	if _, err := dec.Token(); err != nil {
 		bad(Problem{Loc: Location{File: path, Line: lineAt(dec.InputOffset())}, Reason: ReasonInvalidJSON, Detail: err.Error()})

@@ -195,15 +195,15 @@ func TestMalformedRows(t *testing.T) {
 	good := `{"input_ids": [1, 2], "loss_mask": [0, 1]}`
 	writeFile(t, filepath.Join(dir, "x.jsonl"), strings.Join([]string{
 		good,
-		`{"conversations": [{"from": "human", "value": "a"}`, // line 2: broken JSON
-		`{"messages": "hello"}`,                           // line 3: wrong type
-		`{"messages": []}`,                                // line 4: empty
+		`{"conversations": [{"from": "human", "value": "a"}`,                // line 2: broken JSON
+		`{"messages": "hello"}`,                                             // line 3: wrong type
+		`{"messages": []}`,                                                  // line 4: empty
 		"{\"messages\": [{\"role\": \"user\", \"content\": \"\xc3\x28\"}]}", // line 5: non-UTF-8
-		`[1, 2]`,                                                            // line 6: not an object
-		`{"text": "no conversation"}`,                                       // line 7
-		`{"input_ids": [1, 2], "loss_mask": [0, 2]}`,                        // line 8
-		`{"input_ids": [1, 2.5], "loss_mask": [0, 1]}`,                      // line 9
-		`{"messages": [{"role": "user", "content": 42}]}`,                   // line 10
+		`[1, 2]`,                      // line 6: not an object
+		`{"text": "no conversation"}`, // line 7
+		`{"input_ids": [1, 2], "loss_mask": [0, 2]}`,                                         // line 8
+		`{"input_ids": [1, 2.5], "loss_mask": [0, 1]}`,                                       // line 9
+		`{"messages": [{"role": "user", "content": 42}]}`,                                    // line 10
 		`{"messages": [{"role": "user", "content": [{"type": "image", "base64": "AAAA"}]}]}`, // line 11
 	}, "\n"))
 	writeFile(t, filepath.Join(dir, "y.json"), "[\n"+good+",\n"+good+",\n{\"messages\": 7},\n{broken\n]")

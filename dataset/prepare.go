@@ -67,6 +67,7 @@ type Summary struct {
 	Shards         []ShardInfo         `json:"shards"`
 	TokenFreqFile  string              `json:"token_freq_file"`
 	Seconds        float64             `json:"seconds"`
+	BuildSeconds   float64             `json:"build_seconds"` // rendering and masking only
 
 	Skipped bool `json:"-"` // the output was already complete
 }
@@ -406,6 +407,7 @@ loop:
 	for _, rs := range results {
 		out = append(out, rs...)
 	}
+	sum.BuildSeconds += time.Since(t0).Seconds()
 	logf("prepare: %s: %d rows processed in %.1fs, %d training rows", ref, len(examples), time.Since(t0).Seconds(), len(out))
 	return out, nil
 }

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -412,11 +411,13 @@ loop:
 	return out, nil
 }
 
-// permute returns a seeded shuffle of s (a new slice).
+// permute is Hugging Face datasets' shuffle(seed): element i of the result
+// is s[permutation[i]] (see shuffle.go).
 func permute[T any](s []T, seed uint64) []T {
-	out := slices.Clone(s)
-	rng := rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15))
-	rng.Shuffle(len(out), func(i, j int) { out[i], out[j] = out[j], out[i] })
+	out := make([]T, len(s))
+	for i, j := range permutation(len(s), seed) {
+		out[i] = s[j]
+	}
 	return out
 }
 

@@ -117,7 +117,7 @@ func TestEndpointRenderer(t *testing.T) {
 	dir := t.TempDir()
 	data := filepath.Join(dir, "data")
 	sources(t, data)
-	local1, err := Prepare(context.Background(), Options{Model: npmModel(t, "qwen3"), Sources: []string{data}, Output: filepath.Join(dir, "a")})
+	local1, err := Prepare(context.Background(), Options{Model: npmModel(t, "qwen3"), Sources: []string{data}, Output: filepath.Join(dir, "a"), Renderer: local})
 	if err != nil {
 		t.Fatal(err)
 	}

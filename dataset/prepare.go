@@ -42,7 +42,8 @@ type Options struct {
 	Overwrite      bool // rebuild a complete output
 	Strict         bool // any unreadable row or failed conversation is fatal
 	Log            func(msg string)
-	ShardRows      int // rows per Parquet file (default 100000)
+	Renderer       Renderer // overrides RenderEndpoint and the model's template and tokenizer
+	ShardRows      int      // rows per Parquet file (default 100000)
 }
 
 // Summary describes a prepared dataset; it is also the body of metadata.json.
@@ -196,6 +197,9 @@ func Prepare(ctx context.Context, o Options) (*Summary, error) {
 	}
 	var renderer Renderer
 	newRenderer := sync.OnceValues(func() (Renderer, error) {
+		if o.Renderer != nil {
+			return o.Renderer, nil
+		}
 		if o.RenderEndpoint != "" {
 			return &EndpointRenderer{Endpoint: o.RenderEndpoint, Kwargs: o.TemplateKwargs}, nil
 		}

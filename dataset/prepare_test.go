@@ -67,7 +67,7 @@ func TestPrepareEndToEnd(t *testing.T) {
 	out := filepath.Join(dir, "out")
 	var logs []string
 	opts := Options{Model: model, Sources: []string{data}, Output: out, Seed: 3, Workers: 3,
-		Log: func(s string) { logs = append(logs, s) }}
+		Log: func(s string) { logs = append(logs, s) }, Renderer: localRenderer(t, "qwen3", nil)}
 	sum, err := Prepare(context.Background(), opts)
 	if err != nil {
 		t.Fatal(err)
@@ -164,7 +164,7 @@ func TestPrepareEndToEnd(t *testing.T) {
 	if !st.ModTime().Equal(st2.ModTime()) {
 		t.Error("re-run touched metadata.json")
 	}
-	opts.Workers, opts.Overwrite = 1, true
+	opts.Workers, opts.Overwrite, opts.Renderer = 1, true, nil // load the model's own tokenizer and template once
 	if _, err := Prepare(context.Background(), opts); err != nil {
 		t.Fatal(err)
 	}

@@ -32,6 +32,10 @@ var modelDirs = map[string]string{
 	"llama31-tools": "testdata/models/llama31-tools",
 	"llama2":        "testdata/models/llama2",
 	"named":         "testdata/models/named",
+	"harmony":       "testdata/models/harmony",
+	"mistral":       "testdata/models/mistral",
+	"gemma":         "testdata/models/gemma",
+	"multi":         "testdata/models/multi",
 }
 
 // needNPM skips (or, under CI, fails) when the npm fixtures are missing.

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -71,4 +72,33 @@ func FuzzMessages(f *testing.F) {
 		}
 		_, _ = tmpl.Render(msgs, RenderOptions{Tools: toolList, AddGenerationPrompt: true, Now: func() time.Time { return fuzzNow }})
 	})
+}
+
+// TestHostileTemplates are inputs that once crashed or could crash the
+// engine: each must fail (or render) without panicking or overflowing the
+// stack.
+func TestHostileTemplates(t *testing.T) {
+	deep := func(open, close string, n int) string {
+		return strings.Repeat(open, n) + "1" + strings.Repeat(close, n)
+	}
+	srcs := []string{
+		"{% set ns = namespace(a=1) %}{% set ns.a = ns%}{{ ns.a }}{{ ns.a | tojson }}",
+		"{{ " + deep("(", ")", 100000) + " }}",
+		"{{ " + deep("[", "]", 100000) + " }}",
+		"{{ " + strings.Repeat("not ", 100000) + "1 }}",
+		"{{ " + strings.Repeat("-", 100000) + "1 }}",
+		"{{ 1" + strings.Repeat(" + 1", 100000) + " }}",
+		strings.Repeat("{% if true %}", 5000) + strings.Repeat("{% endif %}", 5000),
+		"{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}",
+		"{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
+		"{{ 'x' * 100000000 }}",
+		"{{ [1] | select }}{{ [1] | reject }}{{ [1] | selectattr('a') }}",
+	}
+	for _, src := range srcs {
+		tmpl, err := New("hostile", src, nil)
+		if err != nil {
+			continue
+		}
+		_, _ = tmpl.Render(nil, RenderOptions{})
+	}
 }

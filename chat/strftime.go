@@ -18,6 +18,22 @@ func Strftime(t time.Time, format string) string {
 			continue
 		}
 		i++
+		// glibc flags: "-" drops the padding, "_" pads with spaces.
+		pad := byte(0)
+		if (format[i] == '-' || format[i] == '_') && i+1 < len(format) {
+			pad = format[i]
+			i++
+		}
+		if pad != 0 {
+			if v, ok := numericField(t, format[i]); ok {
+				s := fmt.Sprintf("%d", v.n)
+				if pad == '_' {
+					s = fmt.Sprintf("%*d", v.width, v.n)
+				}
+				b.WriteString(s)
+				continue
+			}
+		}
 		switch format[i] {
 		case 'a':
 			b.WriteString(t.Weekday().String()[:3])
@@ -85,4 +101,29 @@ func Strftime(t time.Time, format string) string {
 		}
 	}
 	return b.String()
+}
+
+type field struct{ n, width int }
+
+// numericField returns the number a directive prints and its padded width.
+func numericField(t time.Time, c byte) (field, bool) {
+	switch c {
+	case 'd', 'e':
+		return field{t.Day(), 2}, true
+	case 'm':
+		return field{int(t.Month()), 2}, true
+	case 'H':
+		return field{t.Hour(), 2}, true
+	case 'I':
+		return field{(t.Hour()+11)%12 + 1, 2}, true
+	case 'M':
+		return field{t.Minute(), 2}, true
+	case 'S':
+		return field{t.Second(), 2}, true
+	case 'j':
+		return field{t.YearDay(), 3}, true
+	case 'y':
+		return field{t.Year() % 100, 2}, true
+	}
+	return field{}, false
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"unicode/utf8"
 )
 
@@ -14,13 +15,17 @@ import (
 type bpe struct {
 	vocab  map[string]int32
 	tokens []string // id -> token; "" for holes
-	merges map[uint64]merge
+	merges *pairTable
 
 	unk          int32 // -1 when the model has no unk token
 	fuseUnk      bool
 	byteFallback bool
 	ignoreMerges bool
-	byteTok      [256]int32 // <0xNN> ids for byte fallback, -1 when absent
+	// metaSplit: "▁" is a token and no merge joins a left symbol not ending
+	// in "▁" with a right one starting with "▁", so SentencePiece words
+	// split before such "▁" encode to the same ids.
+	metaSplit bool
+	byteTok   [256]int32 // <0xNN> ids for byte fallback, -1 when absent
 
 	// byteLevel: byteID maps a raw byte to the id of its GPT-2 byte-level
 	// character, so words never have to be rewritten into that alphabet.
@@ -51,10 +56,16 @@ func buildBPE(m *modelJSON) (*bpe, error) {
 		return nil, fmt.Errorf("model: BPE end_of_word_suffix %q is not supported", *m.EndOfWordSuffix)
 	}
 	b := &bpe{unk: -1, fuseUnk: m.FuseUnk, byteFallback: m.ByteFallback, ignoreMerges: m.IgnoreMerges}
-	if err := b.parseVocab(m.Vocab); err != nil {
+	var pairs [][2]string
+	var vocabErr, mergesErr error
+	var wg sync.WaitGroup
+	wg.Go(func() { vocabErr = b.parseVocab(m.Vocab) })
+	wg.Go(func() { pairs, mergesErr = parseMergePairs(m.Merges) })
+	wg.Wait()
+	if err := errors.Join(vocabErr, mergesErr); err != nil {
 		return nil, err
 	}
-	if err := b.parseMerges(m.Merges); err != nil {
+	if err := b.setMerges(pairs); err != nil {
 		return nil, err
 	}
 	if m.UnkToken != nil {
@@ -77,9 +88,12 @@ func (b *bpe) parseVocab(raw json.RawMessage) error {
 	if len(raw) == 0 || bytes.Equal(bytes.TrimSpace(raw), []byte("null")) {
 		return errors.New("model: no vocab")
 	}
-	var v map[string]int64
-	if err := json.Unmarshal(raw, &v); err != nil {
-		return fmt.Errorf("model.vocab: %w", err)
+	v := make(map[string]int64, len(raw)/16)
+	if scanVocab(raw, func(tok string, id int64) { v[tok] = id }) != nil {
+		v = nil
+		if err := json.Unmarshal(raw, &v); err != nil {
+			return fmt.Errorf("model.vocab: %w", err)
+		}
 	}
 	if len(v) > maxVocab {
 		return fmt.Errorf("model.vocab: %d entries, more than %d", len(v), maxVocab)
@@ -93,6 +107,10 @@ func (b *bpe) parseVocab(raw json.RawMessage) error {
 		b.vocab[tok] = int32(id)
 		maxID = max(maxID, id)
 	}
+	// Real vocabularies are dense; a sparse one would make tokens huge.
+	if maxID >= 2*int64(len(v))+1<<16 {
+		return fmt.Errorf("model.vocab: largest id %d for only %d tokens", maxID, len(v))
+	}
 	b.tokens = make([]string, maxID+1)
 	for tok, id := range b.vocab {
 		if b.tokens[id] != "" && b.tokens[id] != tok {
@@ -103,50 +121,60 @@ func (b *bpe) parseVocab(raw json.RawMessage) error {
 	return nil
 }
 
-// parseMerges accepts both merge formats: "a b" strings (tokenizers < 0.20)
-// and ["a", "b"] pairs.
-func (b *bpe) parseMerges(raw json.RawMessage) error {
+// parseMergePairs accepts both merge formats: "a b" strings (tokenizers
+// < 0.20) and ["a", "b"] pairs. It needs no vocabulary, so it runs while the
+// vocabulary is parsed.
+func parseMergePairs(raw json.RawMessage) ([][2]string, error) {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
-		b.merges = map[uint64]merge{}
-		return nil
+		return nil, nil
 	}
-	var items []json.RawMessage
-	if err := json.Unmarshal(raw, &items); err != nil {
-		return fmt.Errorf("model.merges: %w", err)
+	if pairs, err := scanMerges(raw); err == nil {
+		return pairs, nil
 	}
-	b.merges = make(map[uint64]merge, len(items))
-	var pair []string
-	for rank, it := range items {
-		var l, r string
-		if len(it) > 0 && it[0] == '"' {
-			var s string
-			if err := json.Unmarshal(it, &s); err != nil {
-				return fmt.Errorf("model.merges[%d]: %w", rank, err)
-			}
-			var ok bool
-			l, r, ok = strings.Cut(s, " ")
+	inner := bytes.TrimSpace(bytes.TrimPrefix(raw, []byte("[")))
+	if len(inner) > 0 && inner[0] == '"' {
+		var flat []string
+		if err := json.Unmarshal(raw, &flat); err != nil {
+			return nil, fmt.Errorf("model.merges: %w", err)
+		}
+		pairs := make([][2]string, len(flat))
+		for i, s := range flat {
+			l, r, ok := strings.Cut(s, " ")
 			if !ok {
-				return fmt.Errorf("model.merges[%d]: %q is not two tokens separated by a space", rank, s)
+				return nil, fmt.Errorf("model.merges[%d]: %q is not two tokens separated by a space", i, s)
 			}
-		} else {
-			pair = pair[:0]
-			if err := json.Unmarshal(it, &pair); err != nil || len(pair) != 2 {
-				return fmt.Errorf("model.merges[%d]: want a string or a pair of strings", rank)
-			}
-			l, r = pair[0], pair[1]
+			pairs[i] = [2]string{l, r}
 		}
-		li, ok1 := b.vocab[l]
-		ri, ok2 := b.vocab[r]
-		ni, ok3 := b.vocab[l+r]
+		return pairs, nil
+	}
+	var pairs [][2]string
+	if err := json.Unmarshal(raw, &pairs); err != nil {
+		return nil, fmt.Errorf("model.merges: want strings or pairs of strings: %w", err)
+	}
+	return pairs, nil
+}
+
+// setMerges resolves merge pairs to ids. Rank is the position in the list.
+func (b *bpe) setMerges(pairs [][2]string) error {
+	b.merges = newPairTable(len(pairs))
+	var buf []byte
+	crosses := false
+	for rank, p := range pairs {
+		li, ok1 := b.vocab[p[0]]
+		ri, ok2 := b.vocab[p[1]]
+		buf = append(append(buf[:0], p[0]...), p[1]...)
+		ni, ok3 := b.vocab[string(buf)]
 		if !ok1 || !ok2 || !ok3 {
-			return fmt.Errorf("model.merges[%d]: %q + %q uses a token missing from the vocabulary", rank, l, r)
+			return fmt.Errorf("model.merges[%d]: %q + %q uses a token missing from the vocabulary", rank, p[0], p[1])
 		}
-		k := pairKey(li, ri)
-		if _, dup := b.merges[k]; !dup {
-			b.merges[k] = merge{rank: int32(rank), id: ni}
+		b.merges.put(pairKey(li, ri), merge{rank: int32(rank), id: ni})
+		if strings.HasPrefix(p[1], metaspace) && !strings.HasSuffix(p[0], metaspace) {
+			crosses = true
 		}
 	}
+	_, hasMeta := b.vocab[metaspace]
+	b.metaSplit = hasMeta && !crosses && !b.ignoreMerges
 	return nil
 }
 
@@ -242,7 +270,7 @@ func (b *bpe) mergeWord(ws *wordState, out []int) []int {
 			for {
 				best, bestRank, bestID := int32(-1), int32(1<<31-1), int32(0)
 				for i := int32(0); i >= 0 && syms[i].next >= 0; i = syms[i].next {
-					if m, ok := b.merges[pairKey(syms[i].id, syms[syms[i].next].id)]; ok && m.rank < bestRank {
+					if m, ok := b.merges.get(pairKey(syms[i].id, syms[syms[i].next].id)); ok && m.rank < bestRank {
 						best, bestRank, bestID = i, m.rank, m.id
 					}
 				}
@@ -254,7 +282,7 @@ func (b *bpe) mergeWord(ws *wordState, out []int) []int {
 		} else {
 			h := ws.heap[:0]
 			for i := 0; i+1 < n; i++ {
-				if m, ok := b.merges[pairKey(syms[i].id, syms[i+1].id)]; ok {
+				if m, ok := b.merges.get(pairKey(syms[i].id, syms[i+1].id)); ok {
 					h.push(mergeCand{rank: m.rank, pos: int32(i), id: m.id})
 				}
 			}
@@ -264,18 +292,18 @@ func (b *bpe) mergeWord(ws *wordState, out []int) []int {
 				if s.dead || s.next < 0 {
 					continue
 				}
-				m, ok := b.merges[pairKey(s.id, syms[s.next].id)]
+				m, ok := b.merges.get(pairKey(s.id, syms[s.next].id))
 				if !ok || m.id != c.id || m.rank != c.rank {
 					continue
 				}
 				b.joinAt(syms, c.pos, c.id)
 				if p := s.prev; p >= 0 {
-					if m, ok := b.merges[pairKey(syms[p].id, s.id)]; ok {
+					if m, ok := b.merges.get(pairKey(syms[p].id, s.id)); ok {
 						h.push(mergeCand{rank: m.rank, pos: p, id: m.id})
 					}
 				}
 				if nx := s.next; nx >= 0 {
-					if m, ok := b.merges[pairKey(s.id, syms[nx].id)]; ok {
+					if m, ok := b.merges.get(pairKey(s.id, syms[nx].id)); ok {
 						h.push(mergeCand{rank: m.rank, pos: c.pos, id: m.id})
 					}
 				}

@@ -72,7 +72,3 @@ func validUTF8(s string) string {
 	}
 	return lossyUTF8([]byte(s))
 }
-
-// fastMatcherFor returns a hand-written matcher for well-known pre-tokenizer
-// regexes, or nil.
-func fastMatcherFor(pattern string) matcher { return nil }

@@ -46,6 +46,10 @@ MODELS = {
     "llama31-tools": "chat/testdata/models/llama31-tools",
     "llama2": "chat/testdata/models/llama2",
     "named": "chat/testdata/models/named",
+    "harmony": "chat/testdata/models/harmony",
+    "mistral": "chat/testdata/models/mistral",
+    "gemma": "chat/testdata/models/gemma",
+    "multi": "chat/testdata/models/multi",
 }
 FIXED_NOW = datetime.datetime(2026, 7, 4, 9, 5, 3)
 SPECIAL_ATTRS = ["bos_token", "eos_token", "unk_token", "sep_token", "pad_token",
@@ -378,6 +382,62 @@ SNIPPETS = [
     "{{ }}",
     "{{ 'unterminated }}",
     "{% endfor %}",
+    # Constructs seen in real chat templates (Mistral, DeepSeek, Gemma, gpt-oss, Llama-4, Phi).
+    "{%- for key, val in d.items() if key != 'a' %}{{ key }}:{{ val }},{% endfor %}",
+    "{% filter upper %}shout {{ n }}{% endfilter %}",
+    "{% macro wrap() %}[{{ caller() }}]{% endmacro %}{% call wrap() %}inside {{ n }}{% endcall %}",
+    "{% raw %}{{ not rendered }}{% endraw %}",
+    "{% set j = joiner(', ') %}{% for x in xs %}{{ j() }}{{ x }}{% endfor %}",
+    "{% set c = cycler('odd', 'even') %}{% for x in xs %}{{ c.next() }} {% endfor %}",
+    "{{ z is not none }} {{ n is not none }} {{ undefined_var is not defined }} {{ not undefined_var is defined }} {{ d.c is defined }} {{ d.c.x is defined }}",
+    "{{ (1, 2) }} {{ (1,) }} {{ () }} {% for a, b in [(1, 2), (3, 4)] %}{{ a + b }}{% endfor %} {% for a, b in ['xy'] %}{{ b }}{{ a }}{% endfor %}",
+    "{% for a, b in xs %}{% endfor %}",
+    "{% for x in n %}{% endfor %}",
+    "{{ 'x' if t }}|{{ 'x' if z }}|{{ 1 < 2 < 3 }} {{ 3 > 2 > 2 }} {{ not 1 in xs }} {{ 'b' in ['a', 'b'] }}",
+    "{{ n is divisibleby 7 }} {{ n is in xs }} {{ 2 is in xs }} {{ n is odd }} {{ n is even }} {{ s is lower }} {{ 'ABC' is upper }}",
+    "{{ undefined_var | length }} {{ undefined_var == none }} {{ undefined_var ~ 'x' }} {% for x in undefined_var %}never{% endfor %}{{ undefined_var | default(5) }}",
+    "{{ messages | tojson }} {{ none | tojson }} {{ t | tojson }} {{ 'x' | tojson }} {{ xs | tojson(indent=1) }}",
+    "{{ ['b', 'A', 'a', 'B'] | sort }} {{ ['b', 'A', 'a', 'B'] | sort(case_sensitive=true) }} {{ ['b', 'A', 'a'] | unique | list }} {{ ['b', 'A'] | min }} {{ ['b', 'A'] | max }}",
+    "{{ people | sort(attribute='name') | map(attribute='name') | list }} {{ people | sum(attribute='age') }} {{ people | map(attribute='age', default=0) | list }}",
+    "{{ people | join(', ', attribute='name') }} {{ xs | select('equalto', 3) | list }} {{ people | selectattr('age', 'defined') | list | length }} {{ [1, none, 2] | reject('none') | list }}",
+    "{{ \"it's a dog's life\" | title }} {{ 'hELLO wORLD' | capitalize }} {{ 'xxhixx' | trim('x') }} {{ 'aaa' | replace('a', 'b', 2) }} {{ 'abc' | first }} {{ 'abc' | last }}",
+    "{{ 'abc' | int(7) }} {{ 'abc' | float }} {{ 2.55 | round(1, 'floor') }} {{ 2.51 | round(1, 'ceil') }} {{ d | list }} {{ none | string }} {{ [1, 2] | string }}",
+    "{{ 'a\nb\n\nc' | indent(2, first=true, blank=true) }}|{{ xs | batch(3, 0) | list }}|{{ 'one two three' | wordcount }}",
+    "{{ {'a': 1, 'a': 2, 'b': 3} }} {{ {'a': 1}.a }} {{ d['c']['x'][1] }} {{ d.c['x'] | last }} {{ messages[1]['content'] }}",
+    "{{ messages[5] is defined }} {{ messages[5].role }}",
+    "{{ messages[-1].get('reasoning_content', '') }} {{ messages[0].get('missing') is none }} {{ (messages | last).role }}",
+    "{{ messages | map(attribute='role') | join('>') }} {{ messages | selectattr('role', 'in', ['user', 'assistant']) | list | length }}",
+    "{% for m in messages %}{% if loop.changed(m.role) %}*{% endif %}{{ m.role[0] }}{% endfor %}",
+    "{% for m in messages recursive %}{{ loop.depth }}{% endfor %}",
+    "{{ '%s and %d' | format('a', 3) }} {{ '{} {}'.format('x', 'y') }} {{ '{0}-{1}'.format('p', 'q') }}",
+    "{{ 'hello world' | truncate(8) }} {{ 'hello wonderful world' | truncate(12) }} {{ 'hello wonderful world' | truncate(12, true, '~', 0) }} {{ 'ab' | center(6) }}|{{ 'abc' | center(6) }}|",
+    "{{ people | sort(attribute='name') | map(attribute='name') | list }} {{ people | map(attribute='age', default=0) | sum }} {{ [1, 2.5] | sum(start=1) }}",
+    "{{ xs | unique | list }} {{ [1, 1.0, true, 'x'] | unique | list }} {{ ['a', 'A', 'b'] | max(case_sensitive=true) }} {{ people | max(attribute='name') }}",
+    "{{ [{'a': 1}, {'a': 1}] | unique | list }}",
+    "{{ people | groupby('age') | list | length }} {{ xs | map('string') | map('upper') | list }}",
+    "{{ '  x  '.strip() ~ '|' ~ 'a-b'.split('-') | join('+') }} {{ 'AbC'.lower().upper() }} {{ 'abc'.title() }} {{ 'a b'.split(' ') }}",
+    "{{ 'x'.startswith(('a', 'x')) }} {{ 'abc'[1] }} {{ 'abc'[-1] }} {{ 'abc'[5:] }}|{{ xs[10:] }}",
+    "{{ '1' == 1 }} {{ 1 == true }} {{ none == false }} {{ [] == [] }} {{ {} == {} }} {{ 'a' != 'b' }} {{ 2 > 1.5 }}",
+    "{{ n + f }} {{ n - f }} {{ n * t }} {{ n / 2 }} {{ n // 2.0 }} {{ n % 2.5 }} {{ 2 ** 0.5 }} {{ big + 1 }} {{ big * 2 }} {{ -big }}",
+    "{{ 10 ** 20 }} {{ 10 ** 20 | tojson }} {{ (2 ** 64) // 3 }} {{ 1e16 }} {{ 1e15 }} {{ 0.0001 }} {{ 0.00001 }} {{ 123456789.123456789 }}",
+    "{% if messages[0]['role'] == 'system' %}{% set loop_messages = messages[1:] %}{% else %}{% set loop_messages = messages %}{% endif %}{{ loop_messages | length }}",
+    "{%- set ns = namespace(found=false) %}{%- for m in messages %}{%- if m.role == 'user' %}{%- set ns.found = true %}{%- endif %}{%- endfor %}{{ ns.found }}",
+    "{% set x %}{% for i in range(3) %}{{ i }}{% endfor %}{% endset %}{{ x | length }}{{ x }}",
+    "{{ strftime_now('%d %B %Y') }} {{ strftime_now('%-d') }} {{ strftime_now('%e|%H:%M|%I %p|%w %u') }}",
+    "{{ raise_exception(none) }}",
+    "{{ raise_exception() }}",
+    "{{ xs.append }}",
+    "{{ [1, 'a'] | sort }}",
+    "{{ '%5s|%-5s|%05d|%.2f|%x|%r|%%' | format('a', 'b', 42, 3.14159, 255, 'q') }}",
+    "{{ s.nosuchmethod() }}",
+    "{{ n | join }}",
+    "{{ xs | sum(start=10) }}",
+    "{{ [-1, 2, -3] | map('abs') | list }} {{ ['a', 'b'] | map('upper') | join }} {{ ['1', '2x'] | map('int') | list }} {{ ['aa', 'ba'] | map('replace', 'a', 'c') | list }}",
+    "{{ [0, 1, '', 'x', none] | select | list }} {{ [0, 1, ''] | reject | list }} {{ [{'a': {'b': 1}}, {'a': {'b': 0}}, {}] | selectattr('a.b') | list }}",
+    "{% for x in xs %}{{ x }}{% if not loop.last %} , {% endif %}{%- endfor %}|{% for x in xs -%} {{ x }} {%- endfor %}|{% if true %}  a  {% endif %}",
+    "{% if true %}\n  x\n  {%- if true %}\n  y  \n  {%- endif %}\n{% endif %}\n  {{ 'z' }}\n",
+    "{{ 'a' }}\n  {# c #}\n  {{ 'b' }}\n{#- c -#}\n  {{ 'c' }}  {#- c #}\n",
+    "{{ {'a': {'b': 1}} }} {% set x = {'a': {'b': [1, {'c': 2}]}} %}{{ x.a.b[1].c }} {{ '}}' }} {{ \"{%\" }} {{ [[1], [2]] }} {{ ({'k': 1}) }}",
     "{% set l = [1] %}{{ l.append(2) }}{{ l }}",
     "{% set m = {'a': 1} %}{{ m.update({'b': 2}) }}{{ m }}",
     "{{ d.get('a') }} {{ d.get('zz', 'dflt') }} {{ d.get('zz') }}",
@@ -396,6 +456,49 @@ def render_snippets(env):
             rec["error"] = type(e).__name__ + ": " + str(e)
         out.append(rec)
     return out
+
+# A gpt-oss-style template (chat/testdata/models/harmony).
+NESTED = {"type": "function", "function": {
+    "name": "book_trip", "description": "  Book a trip.  ",
+    "parameters": {"type": "object", "properties": {
+        "dest": {"type": "string", "description": "Where to"},
+        "when": {"type": "object", "properties": {"day": {"type": "integer"}, "flex": {"type": ["boolean", "null"], "default": False}},
+                 "required": ["day"]},
+        "mode": {"enum": ["rail", "air"]},
+        "stops": {"type": "array", "items": {"type": "string"}},
+        "extra": {},
+    }, "required": ["dest"]}}}
+case("harmony/plain-gen", "harmony", [U("Hi!")], gen=True)
+case("harmony/developer-tools-gen", "harmony", [S("Be brief."), U("Plan a trip to Köln")],
+     tools=[NESTED, WEATHER, NOPARAMS], gen=True, kwargs={"reasoning_effort": "high"})
+case("harmony/thinking-and-calls", "harmony",
+     [U("Weather?"), A("", thinking="Need the tool.", tool_calls=[call("get_weather", {"city": "Oslo"})]),
+      {"role": "tool", "content": {"temp": -2}}, A("It is -2 °C.", thinking="Answer now.")], tools=[WEATHER])
+case("harmony/history-thinking-dropped", "harmony",
+     [U("a"), A("b", thinking="t1"), U("c"), A("d", thinking="t2")])
+case("harmony/error-channel-tag", "harmony", [U("x"), A("<|channel|>final")])
+case("harmony/error-role", "harmony", [U("x"), {"role": "critic", "content": "y"}])
+
+# A Mistral-v3-style tool template (chat/testdata/models/mistral).
+case("mistral/system-multi-turn", "mistral", [S("Sys."), U("Q1"), A("  A1  "), U("Q2")], gen=True)
+case("mistral/tools", "mistral",
+     [U("Weather in Rome?"), A(None, tool_calls=[call("get_weather", {"city": "Rome"}, "abcdefghi")]),
+      {"role": "tool", "tool_call_id": "abcdefghi", "content": {"temp": 30}}, A("30 °C."), U("Thanks!")],
+     tools=[WEATHER, CALC], gen=True)
+case("mistral/error-call-id", "mistral",
+     [U("x"), A(None, tool_calls=[call("calc", {"expr": "1"}, "short")])], tools=[CALC])
+case("mistral/error-alternation", "mistral", [U("x"), U("y")])
+
+# A Gemma-3-style template (chat_template.jinja, special_tokens_map.json).
+case("gemma/system-parts", "gemma",
+     [{"role": "system", "content": [{"type": "text", "text": "You see images."}]},
+      {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "  What is this?  "}]},
+      A("A cat."), U("Sure?")], gen=True)
+case("gemma/single-user-nogen", "gemma", [U("  eos?  ")], kwargs={"suffix": 1})
+
+# Template files: chat_template.jinja plus additional_chat_templates/.
+case("multi/default", "multi", [U("a"), A("b")])
+case("multi/tool-use-by-tools", "multi", [U("a")], tools=[WEATHER, CALC])
 
 
 def main():

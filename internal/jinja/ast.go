@@ -1,3 +1,5 @@
+// Modified by the speculators project (Python parity, limits); see README.md.
+
 package jinja
 
 // node is the interface for all AST nodes.
@@ -224,6 +226,7 @@ func (n *testExpr) exprNode()        {}
 // listExpr represents an array literal [a, b, c].
 type listExpr struct {
 	items []expr
+	tuple bool // (a, b) literal (speculators fork)
 }
 
 func (n *listExpr) nodeType() string { return "list" }

@@ -220,8 +220,11 @@ func registerFilters(s *scope) {
 		"escape":     filterEscape,
 		"e":          filterEscape,
 		"dictsort":   filterDictsort,
-		"max":        filterMax,
-		"min":        filterMin,
+		"max":        minMax("max", true),
+		"min":        minMax("min", false),
+		"center":     filterCenter,
+		"truncate":   filterTruncate,
+		"format":     filterFormat,
 		"sum":        filterSum,
 		"batch":      filterBatch,
 	}
@@ -229,7 +232,11 @@ func registerFilters(s *scope) {
 	for name, fn := range filters {
 		s.set("__filter_"+name, NewCallable(name, fn))
 	}
+	filterFuncs = filters
 }
+
+// filterFuncs lets map() apply a filter by name (speculators fork).
+var filterFuncs map[string]func([]Value, map[string]Value) (Value, error)
 
 // lookupFilter retrieves a filter callable from the scope chain.
 func lookupFilter(s *scope, name string) (Value, bool) {
@@ -277,12 +284,21 @@ func evalTest(name string, val Value, args []Value) (bool, error) {
 		if len(args) < 1 {
 			return false, fmt.Errorf("test %q requires an argument", name)
 		}
-		return val.Equals(args[0]), nil
+		return pyEqual(val, args[0]), nil
 	case "ne", "!=":
 		if len(args) < 1 {
 			return false, fmt.Errorf("test %q requires an argument", name)
 		}
-		return !val.Equals(args[0]), nil
+		return !pyEqual(val, args[0]), nil
+	case "divisibleby":
+		if len(args) < 1 {
+			return false, fmt.Errorf("test %q requires an argument", name)
+		}
+		r, err := arith("%", val, args[0])
+		if err != nil {
+			return false, err
+		}
+		return pyEqual(r, NewInt(0)), nil
 	case "gt", "greaterthan", ">":
 		if len(args) < 1 {
 			return false, nil
@@ -333,6 +349,10 @@ func evalTest(name string, val Value, args []Value) (bool, error) {
 	case "sameas":
 		if len(args) < 1 {
 			return false, nil
+		}
+		// Identity: containers must be the same object.
+		if val.IsList() || val.IsDict() {
+			return val.kind == args[0].kind && val.v == args[0].v, nil
 		}
 		return val.Equals(args[0]), nil
 	}
@@ -452,43 +472,6 @@ func filterItems(args []Value, kwargs map[string]Value) (Value, error) {
 	return NewList(items), nil
 }
 
-func filterJoin(args []Value, kwargs map[string]Value) (Value, error) {
-	if len(args) == 0 {
-		return NewString(""), nil
-	}
-
-	if !args[0].IsList() {
-		return NewString(printValue(args[0])), nil
-	}
-
-	sep := ""
-	if len(args) > 1 {
-		sep = printValue(args[1])
-	}
-	if s, ok := kwargs["d"]; ok {
-		sep = printValue(s)
-	}
-
-	attr := ""
-	if a, ok := kwargs["attribute"]; ok {
-		attr = printValue(a)
-	}
-
-	list := args[0].AsList()
-	parts := make([]string, list.Len())
-	for i, item := range list.Items {
-		if attr != "" && item.IsDict() {
-			v, ok := item.AsDict().Get(attr)
-			if ok {
-				item = v
-			}
-		}
-		parts[i] = printValue(item)
-	}
-
-	return NewString(strings.Join(parts, sep)), nil
-}
-
 func filterDefault(args []Value, kwargs map[string]Value) (Value, error) {
 	if len(args) == 0 {
 		return Undefined(), nil
@@ -546,29 +529,6 @@ func filterUpper(args []Value, kwargs map[string]Value) (Value, error) {
 	return NewString(strings.ToUpper(printValue(args[0]))), nil
 }
 
-func filterTitle(args []Value, kwargs map[string]Value) (Value, error) {
-	if len(args) == 0 {
-		return NewString(""), nil
-	}
-
-	s := printValue(args[0])
-	runes := []rune(s)
-	inWord := false
-	for i, r := range runes {
-		if unicode.IsLetter(r) || unicode.IsDigit(r) {
-			if !inWord {
-				runes[i] = unicode.ToUpper(r)
-				inWord = true
-			} else {
-				runes[i] = unicode.ToLower(r)
-			}
-		} else {
-			inWord = false
-		}
-	}
-	return NewString(string(runes)), nil
-}
-
 func filterCapitalize(args []Value, kwargs map[string]Value) (Value, error) {
 	if len(args) == 0 {
 		return NewString(""), nil
@@ -583,28 +543,6 @@ func filterCapitalize(args []Value, kwargs map[string]Value) (Value, error) {
 		runes[i] = unicode.ToLower(runes[i])
 	}
 	return NewString(string(runes)), nil
-}
-
-func filterFirst(args []Value, kwargs map[string]Value) (Value, error) {
-	if len(args) == 0 || !args[0].IsList() {
-		return Undefined(), nil
-	}
-	l := args[0].AsList()
-	if l.Len() == 0 {
-		return Undefined(), nil
-	}
-	return l.Get(0), nil
-}
-
-func filterLast(args []Value, kwargs map[string]Value) (Value, error) {
-	if len(args) == 0 || !args[0].IsList() {
-		return Undefined(), nil
-	}
-	l := args[0].AsList()
-	if l.Len() == 0 {
-		return Undefined(), nil
-	}
-	return l.Get(l.Len() - 1), nil
 }
 
 func filterLength(args []Value, kwargs map[string]Value) (Value, error) {
@@ -651,85 +589,6 @@ func filterReverse(args []Value, kwargs map[string]Value) (Value, error) {
 	return v, nil
 }
 
-func filterSort(args []Value, kwargs map[string]Value) (Value, error) {
-	if len(args) == 0 || !args[0].IsList() {
-		return NewList(nil), nil
-	}
-
-	src := args[0].AsList().Items
-	items := make([]Value, len(src))
-	copy(items, src)
-
-	reverse := false
-	if r, ok := kwargs["reverse"]; ok && r.IsBool() {
-		reverse = r.AsBool()
-	}
-
-	sort.SliceStable(items, func(i, j int) bool {
-		cmp := compareValues(items[i], items[j])
-		if reverse {
-			return cmp > 0
-		}
-		return cmp < 0
-	})
-
-	return NewList(items), nil
-}
-
-func filterUnique(args []Value, kwargs map[string]Value) (Value, error) {
-	if len(args) == 0 || !args[0].IsList() {
-		return NewList(nil), nil
-	}
-
-	src := args[0].AsList().Items
-	seen := make(map[string]bool)
-	var items []Value
-	for _, item := range src {
-		key := printValue(item)
-		if !seen[key] {
-			seen[key] = true
-			items = append(items, item)
-		}
-	}
-
-	return NewList(items), nil
-}
-
-func filterList(args []Value, kwargs map[string]Value) (Value, error) {
-	if len(args) == 0 {
-		return NewList(nil), nil
-	}
-
-	v := args[0]
-	if v.IsList() {
-		return v, nil
-	}
-	if v.IsString() {
-		runes := []rune(v.AsString())
-		items := make([]Value, len(runes))
-		for i, r := range runes {
-			items[i] = NewString(string(r))
-		}
-		return NewList(items), nil
-	}
-
-	return NewList([]Value{v}), nil
-}
-
-func filterInt(args []Value, kwargs map[string]Value) (Value, error) {
-	if len(args) == 0 {
-		return NewInt(0), nil
-	}
-	return NewInt(toInt64(args[0])), nil
-}
-
-func filterFloatConv(args []Value, kwargs map[string]Value) (Value, error) {
-	if len(args) == 0 {
-		return NewFloat(0), nil
-	}
-	return NewFloat(toFloat64(args[0])), nil
-}
-
 func filterString(args []Value, kwargs map[string]Value) (Value, error) {
 	if len(args) == 0 {
 		return NewString(""), nil
@@ -763,33 +622,6 @@ func filterReplace(args []Value, kwargs map[string]Value) (Value, error) {
 	return NewString(strings.Replace(s, old, newStr, count)), nil
 }
 
-func filterRound(args []Value, kwargs map[string]Value) (Value, error) {
-	if len(args) == 0 {
-		return NewFloat(0), nil
-	}
-
-	precision := int64(0)
-	if len(args) > 1 {
-		precision = toInt64(args[1])
-	}
-	if p, ok := kwargs["precision"]; ok {
-		precision = toInt64(p)
-	}
-
-	f := toFloat64(args[0])
-	if precision > 300 || precision < -300 {
-		return NewFloat(f), nil
-	}
-	pow := math.Pow(10, float64(precision))
-	// Python's round() rounds half to even (Jinja2's "common" method calls it).
-	rounded := math.RoundToEven(f*pow) / pow
-
-	if precision == 0 {
-		return NewFloat(rounded), nil
-	}
-	return NewFloat(rounded), nil
-}
-
 func filterAbs(args []Value, kwargs map[string]Value) (Value, error) {
 	if len(args) == 0 {
 		return NewInt(0), nil
@@ -810,38 +642,49 @@ func filterAbs(args []Value, kwargs map[string]Value) (Value, error) {
 	return NewInt(0), nil
 }
 
+// filterMap is Jinja2's map: map(attribute="a.b", default=...) or
+// map("filter", *args) (speculators fork: upstream ignored the filter form).
 func filterMap(args []Value, kwargs map[string]Value) (Value, error) {
-	if len(args) == 0 || !args[0].IsList() {
-		return NewList(nil), nil
+	if len(args) == 0 {
+		return Undefined(), fmt.Errorf("map: missing value")
 	}
-
-	list := args[0].AsList()
-
-	// map(attribute="name") form
-	if attr, ok := kwargs["attribute"]; ok {
-		attrName := printValue(attr)
-		defVal := Undefined()
-		if d, ok := kwargs["default"]; ok {
-			defVal = d
-		}
-
-		items := make([]Value, list.Len())
-		for i, item := range list.Items {
-			if item.IsDict() {
-				v, found := item.AsDict().Get(attrName)
-				if found {
-					items[i] = v
-				} else {
-					items[i] = defVal
-				}
-			} else {
-				items[i] = defVal
+	items, err := iterItems(args[0])
+	if err != nil {
+		return Undefined(), err
+	}
+	out := make([]Value, len(items))
+	if attr, ok := kwargs["attribute"]; ok && len(args) == 1 {
+		get := attrGetter(pyStr(attr))
+		def, hasDef := kwargs["default"]
+		for i, it := range items {
+			v, err := get(it)
+			if err != nil {
+				return Undefined(), err
 			}
+			if v.IsUndefined() && hasDef {
+				v = def
+			}
+			out[i] = v
 		}
-		return NewList(items), nil
+		return NewList(out), nil
 	}
-
-	return NewList(list.Items), nil
+	if len(args) < 2 {
+		return Undefined(), fmt.Errorf("map requires a filter argument")
+	}
+	name := pyStr(args[1])
+	fn, ok := filterFuncs[name]
+	if !ok {
+		return Undefined(), fmt.Errorf("map: no filter named %q", name)
+	}
+	for i, it := range items {
+		fargs := append([]Value{it}, args[2:]...)
+		v, err := fn(fargs, kwargs)
+		if err != nil {
+			return Undefined(), err
+		}
+		out[i] = v
+	}
+	return NewList(out), nil
 }
 
 func filterSelect(args []Value, kwargs map[string]Value) (Value, error) {
@@ -855,7 +698,10 @@ func filterSelect(args []Value, kwargs map[string]Value) (Value, error) {
 		testName = args[1].AsString()
 	}
 
-	testArgs := args[2:]
+	var testArgs []Value
+	if len(args) > 2 {
+		testArgs = args[2:]
+	}
 
 	var items []Value
 	for _, item := range list.Items {
@@ -888,7 +734,10 @@ func filterReject(args []Value, kwargs map[string]Value) (Value, error) {
 		testName = args[1].AsString()
 	}
 
-	testArgs := args[2:]
+	var testArgs []Value
+	if len(args) > 2 {
+		testArgs = args[2:]
+	}
 
 	var items []Value
 	for _, item := range list.Items {
@@ -929,11 +778,9 @@ func filterSelectattr(args []Value, kwargs map[string]Value) (Value, error) {
 
 	var items []Value
 	for _, item := range list.Items {
-		attrVal := Undefined()
-		if item.IsDict() {
-			if v, ok := item.AsDict().Get(attrName); ok {
-				attrVal = v
-			}
+		attrVal, err := attrGetter(attrName)(item)
+		if err != nil {
+			return Undefined(), err
 		}
 
 		if testName == "truthy" {
@@ -973,11 +820,9 @@ func filterRejectattr(args []Value, kwargs map[string]Value) (Value, error) {
 
 	var items []Value
 	for _, item := range list.Items {
-		attrVal := Undefined()
-		if item.IsDict() {
-			if v, ok := item.AsDict().Get(attrName); ok {
-				attrVal = v
-			}
+		attrVal, err := attrGetter(attrName)(item)
+		if err != nil {
+			return Undefined(), err
 		}
 
 		if testName == "truthy" {
@@ -996,42 +841,6 @@ func filterRejectattr(args []Value, kwargs map[string]Value) (Value, error) {
 	}
 
 	return NewList(items), nil
-}
-
-func filterIndent(args []Value, kwargs map[string]Value) (Value, error) {
-	if len(args) == 0 {
-		return NewString(""), nil
-	}
-
-	s := printValue(args[0])
-	width := 4
-	if len(args) > 1 {
-		width = int(toInt64(args[1]))
-	}
-	if w, ok := kwargs["width"]; ok {
-		width = int(toInt64(w))
-	}
-
-	indentFirst := false
-	if len(args) > 2 {
-		indentFirst = args[2].IsTruthy()
-	}
-	if f, ok := kwargs["first"]; ok {
-		indentFirst = f.IsTruthy()
-	}
-
-	pad := strings.Repeat(" ", width)
-	lines := strings.Split(s, "\n")
-	for i, line := range lines {
-		if i == 0 && !indentFirst {
-			continue
-		}
-		if line != "" {
-			lines[i] = pad + line
-		}
-	}
-
-	return NewString(strings.Join(lines, "\n")), nil
 }
 
 func filterWordcount(args []Value, kwargs map[string]Value) (Value, error) {
@@ -1082,92 +891,6 @@ func filterDictsort(args []Value, kwargs map[string]Value) (Value, error) {
 	}
 
 	return NewList(items), nil
-}
-
-func filterMax(args []Value, kwargs map[string]Value) (Value, error) {
-	if len(args) == 0 || !args[0].IsList() {
-		return Undefined(), nil
-	}
-
-	list := args[0].AsList()
-	if list.Len() == 0 {
-		return Undefined(), nil
-	}
-
-	maxVal := list.Items[0]
-	for _, item := range list.Items[1:] {
-		if compareValues(item, maxVal) > 0 {
-			maxVal = item
-		}
-	}
-
-	return maxVal, nil
-}
-
-func filterMin(args []Value, kwargs map[string]Value) (Value, error) {
-	if len(args) == 0 || !args[0].IsList() {
-		return Undefined(), nil
-	}
-
-	list := args[0].AsList()
-	if list.Len() == 0 {
-		return Undefined(), nil
-	}
-
-	minVal := list.Items[0]
-	for _, item := range list.Items[1:] {
-		if compareValues(item, minVal) < 0 {
-			minVal = item
-		}
-	}
-
-	return minVal, nil
-}
-
-func filterSum(args []Value, kwargs map[string]Value) (Value, error) {
-	if len(args) == 0 || !args[0].IsList() {
-		return NewInt(0), nil
-	}
-
-	list := args[0].AsList()
-	var sumF float64
-	isFloat := false
-
-	for _, item := range list.Items {
-		if item.IsFloat() {
-			isFloat = true
-			sumF += item.AsFloat()
-		} else if item.IsInt() {
-			sumF += float64(item.AsInt())
-		}
-	}
-
-	if isFloat {
-		return NewFloat(sumF), nil
-	}
-	return NewInt(int64(sumF)), nil
-}
-
-func filterBatch(args []Value, kwargs map[string]Value) (Value, error) {
-	if len(args) < 2 || !args[0].IsList() {
-		return NewList(nil), nil
-	}
-
-	list := args[0].AsList()
-	linecount := int(toInt64(args[1]))
-	if linecount <= 0 {
-		return NewList(nil), nil
-	}
-
-	var batches []Value
-	for i := 0; i < list.Len(); i += linecount {
-		end := min(i+linecount, list.Len())
-		batch := make([]Value, end-i)
-		copy(batch, list.Items[i:end])
-		batches = append(batches, NewList(batch))
-	}
-
-	return NewList(batches), nil
 }
 
 // =============================================================================
@@ -1240,7 +963,7 @@ func compareValues(a, b Value) int {
 func containsValue(container, item Value) bool {
 	if container.IsList() {
 		for _, v := range container.AsList().Items {
-			if v.Equals(item) {
+			if pyEqual(v, item) {
 				return true
 			}
 		}

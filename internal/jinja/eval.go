@@ -54,10 +54,10 @@ type evaluator struct {
 // Limits that keep a hostile template from hanging or exhausting memory
 // (speculators fork). Real chat templates stay far below them.
 const (
-	maxSteps      = 20_000_000 // loop iterations and macro calls per render
-	maxMacroDepth = 500        // Python's recursion limit is about 1,000
-	maxOutput     = 64 << 20   // bytes written per render
-	maxRange      = 100_000    // Jinja2 sandbox's MAX_RANGE
+	maxSteps      = 5_000_000 // loop iterations and macro calls per render
+	maxMacroDepth = 500       // Python's recursion limit is about 1,000
+	maxOutput     = 64 << 20  // bytes written per render
+	maxRange      = 100_000   // Jinja2 sandbox's MAX_RANGE
 )
 
 type budget struct {
@@ -178,8 +178,10 @@ func (e *evaluator) execFor(n *forNode) error {
 		for _, r := range iterVal.AsString() {
 			items = append(items, NewString(string(r)))
 		}
+	case iterVal.IsUndefined():
+		// jinja2.Undefined iterates as empty.
 	default:
-		// Empty iteration.
+		return fmt.Errorf("'%s' object is not iterable", pyTypeName(iterVal))
 	}
 
 	// Apply filter if present.
@@ -187,7 +189,9 @@ func (e *evaluator) execFor(n *forNode) error {
 		var filtered []Value
 		for _, item := range items {
 			child := newScope(e.scope)
-			child.set(n.valVar, item)
+			if err := bindLoopVars(child, n, item); err != nil {
+				return err
+			}
 			old := e.scope
 			e.scope = child
 			fv, err := e.evalExpr(n.filterExpr)
@@ -220,22 +224,34 @@ func (e *evaluator) execFor(n *forNode) error {
 	child := newScope(e.scope)
 	child.set("loop", loop)
 
+	// Loop helpers are made once per loop; they read the current index
+	// (speculators fork: upstream allocated a closure per iteration).
+	var lastChanged *Value
+	var curIdx int64
+	ld.Data["depth"] = NewInt(1)
+	ld.Data["depth0"] = NewInt(0)
+	ld.Data["changed"] = NewCallable("loop.changed", func(args []Value, kwargs map[string]Value) (Value, error) {
+		cur := NewList(args)
+		if lastChanged != nil && pyEqual(*lastChanged, cur) {
+			return NewBool(false), nil
+		}
+		lastChanged = &cur
+		return NewBool(true), nil
+	})
+	ld.Data["cycle"] = NewCallable("loop.cycle", func(args []Value, kwargs map[string]Value) (Value, error) {
+		if len(args) == 0 {
+			return Undefined(), fmt.Errorf("loop.cycle: no items given")
+		}
+		return args[int(curIdx)%len(args)], nil
+	})
+
 	for i, item := range items {
 		if err := e.budget.step(); err != nil {
 			return err
 		}
 		// Set loop variable(s).
-		if n.keyVar != "" {
-			// Destructuring: for key, val in items
-			if item.IsList() && item.AsList().Len() >= 2 {
-				child.set(n.keyVar, item.AsList().Get(0))
-				child.set(n.valVar, item.AsList().Get(1))
-			} else {
-				child.set(n.keyVar, NewInt(int64(i)))
-				child.set(n.valVar, item)
-			}
-		} else {
-			child.set(n.valVar, item)
+		if err := bindLoopVars(child, n, item); err != nil {
+			return err
 		}
 
 		// Update loop object for this iteration.
@@ -258,14 +274,7 @@ func (e *evaluator) execFor(n *forNode) error {
 			ld.Data["nextitem"] = Undefined()
 		}
 
-		// cycle function — capture idx by value for closure correctness.
-		cycleIdx := idx
-		ld.Data["cycle"] = NewCallable("loop.cycle", func(args []Value, kwargs map[string]Value) (Value, error) {
-			if len(args) == 0 {
-				return Undefined(), nil
-			}
-			return args[int(cycleIdx)%len(args)], nil
-		})
+		curIdx = idx
 
 		old := e.scope
 		e.scope = child
@@ -536,6 +545,9 @@ func (e *evaluator) evalExpr(ex expr) (Value, error) {
 			}
 			items[i] = v
 		}
+		if n.tuple {
+			return NewTuple(items), nil
+		}
 		return NewList(items), nil
 
 	case *dictExpr:
@@ -583,7 +595,8 @@ func (e *evaluator) evalAttr(n *attrExpr) (Value, error) {
 			return v, nil
 		}
 		if mutatingMethods[n.attr] {
-			return Undefined(), fmt.Errorf("access to attribute '%s' of 'dict' object is unsafe", n.attr)
+			// The sandbox hands back an undefined that fails when called.
+			return Undefined(), nil
 		}
 
 		// Dict methods.
@@ -598,7 +611,7 @@ func (e *evaluator) evalAttr(n *attrExpr) (Value, error) {
 	// List methods.
 	if obj.IsList() {
 		if mutatingMethods[n.attr] {
-			return Undefined(), fmt.Errorf("access to attribute '%s' of 'list' object is unsafe", n.attr)
+			return Undefined(), nil
 		}
 		return e.listMethod(obj, n.attr)
 	}
@@ -1150,7 +1163,7 @@ func (e *evaluator) stringMethod(obj Value, method string) (Value, error) {
 			if len(args) == 0 {
 				return NewBool(false), nil
 			}
-			return NewBool(strings.HasPrefix(s, printValue(args[0]))), nil
+			return NewBool(affixMatch(strings.HasPrefix, s, args[0])), nil
 		}), nil
 
 	case "endswith":
@@ -1158,7 +1171,7 @@ func (e *evaluator) stringMethod(obj Value, method string) (Value, error) {
 			if len(args) == 0 {
 				return NewBool(false), nil
 			}
-			return NewBool(strings.HasSuffix(s, printValue(args[0]))), nil
+			return NewBool(affixMatch(strings.HasSuffix, s, args[0])), nil
 		}), nil
 
 	case "replace":
@@ -1392,14 +1405,49 @@ func (e *evaluator) dictMethod(obj Value, method string) (Value, error) {
 // Arithmetic helpers
 // =============================================================================
 
-func valuesEqual(a, b Value) bool {
-	// Cross-type numeric comparison.
-	if a.IsNumber() && b.IsNumber() {
-		return toFloat64(a) == toFloat64(b)
+func valuesEqual(a, b Value) bool { return pyEqual(a, b) }
+
+// bindLoopVars sets the loop variable, unpacking "for a, b in ..." as Python
+// does: the item must hold exactly two values (speculators fork; upstream
+// fell back to enumerate-like indexes).
+func bindLoopVars(s *scope, n *forNode, item Value) error {
+	if n.keyVar == "" {
+		s.set(n.valVar, item)
+		return nil
 	}
-	// None == None.
-	if a.IsNone() && b.IsNone() {
-		return true
+	var parts []Value
+	switch {
+	case item.IsList():
+		parts = item.AsList().Items
+	case item.IsString():
+		for _, r := range item.AsString() {
+			parts = append(parts, NewString(string(r)))
+		}
+	case item.IsDict():
+		for _, k := range item.AsDict().Keys {
+			parts = append(parts, NewString(k))
+		}
+	default:
+		return fmt.Errorf("cannot unpack non-iterable %s object", pyTypeName(item))
 	}
-	return a.Equals(b)
+	if len(parts) != 2 {
+		return fmt.Errorf("cannot unpack %d values into 2 loop variables", len(parts))
+	}
+	s.set(n.keyVar, parts[0])
+	s.set(n.valVar, parts[1])
+	return nil
+}
+
+// affixMatch is str.startswith/endswith, which also take a tuple of
+// candidates.
+func affixMatch(f func(string, string) bool, s string, arg Value) bool {
+	if arg.IsList() {
+		for _, c := range arg.AsList().Items {
+			if f(s, printValue(c)) {
+				return true
+			}
+		}
+		return false
+	}
+	return f(s, printValue(arg))
 }

@@ -5,6 +5,7 @@ package jinja
 import (
 	"errors"
 	"fmt"
+	"math/big"
 	"slices"
 	"strconv"
 	"strings"
@@ -182,7 +183,16 @@ func tokenizeExpr(s string) []tok {
 type exprParser struct {
 	tokens []tok
 	pos    int
+	depth  int
 }
+
+// maxParseDepth bounds nesting in template source (parentheses, blocks) so
+// hostile input cannot overflow the stack (speculators fork).
+const maxParseDepth = 300
+
+// maxExprTokens bounds one expression; real chat templates stay under a few
+// hundred tokens.
+const maxExprTokens = 20000
 
 func newExprParser(tokens []tok) *exprParser {
 	return &exprParser{tokens: tokens, pos: 0}
@@ -231,6 +241,10 @@ func parseExpr(s string) (expr, error) {
 	if last := tokens[len(tokens)-1]; last.kind == tokError {
 		return nil, errors.New(last.val)
 	}
+	// Long operator chains nest the AST as deep as they are long.
+	if len(tokens) > maxExprTokens {
+		return nil, fmt.Errorf("expression longer than %d tokens", maxExprTokens)
+	}
 	p := newExprParser(tokens)
 	e, err := p.parseExpression()
 	if err != nil {
@@ -246,6 +260,11 @@ func parseExpr(s string) (expr, error) {
 
 // parseExpression handles the lowest precedence: inline if/else.
 func (p *exprParser) parseExpression() (expr, error) {
+	p.depth++
+	defer func() { p.depth-- }()
+	if p.depth > maxParseDepth {
+		return nil, fmt.Errorf("expression nested deeper than %d levels", maxParseDepth)
+	}
 	e, err := p.parseOr()
 	if err != nil {
 		return nil, err
@@ -314,6 +333,11 @@ func (p *exprParser) parseAnd() (expr, error) {
 }
 
 func (p *exprParser) parseNot() (expr, error) {
+	p.depth++
+	defer func() { p.depth-- }()
+	if p.depth > maxParseDepth {
+		return nil, fmt.Errorf("expression nested deeper than %d levels", maxParseDepth)
+	}
 	if p.peek().kind == tokName && p.peek().val == "not" {
 		p.advance()
 		operand, err := p.parseNot()
@@ -402,6 +426,15 @@ func (p *exprParser) parseComparison() (expr, error) {
 				if _, err := p.expect(tokRParen, ")"); err != nil {
 					return nil, err
 				}
+			} else if nt := p.peek(); (nt.kind == tokName && nt.val != "else" && nt.val != "or" && nt.val != "and" && nt.val != "if" && nt.val != "is") ||
+				nt.kind == tokString || nt.kind == tokInt || nt.kind == tokFloat || nt.kind == tokLBracket || nt.kind == tokLBrace {
+				// One argument without parentheses: "x is divisibleby 3",
+				// "x is in xs" (speculators fork).
+				arg, err := p.parsePostfix()
+				if err != nil {
+					return nil, err
+				}
+				testArgs = append(testArgs, arg)
 			}
 
 			left = &testExpr{
@@ -520,6 +553,11 @@ func (p *exprParser) parseUnary() (expr, error) {
 }
 
 func (p *exprParser) parseSigned() (expr, error) {
+	p.depth++
+	defer func() { p.depth-- }()
+	if p.depth > maxParseDepth {
+		return nil, fmt.Errorf("expression nested deeper than %d levels", maxParseDepth)
+	}
 	if p.peek().kind == tokOp && (p.peek().val == "-" || p.peek().val == "+") {
 		op := p.advance().val
 		operand, err := p.parseSigned()
@@ -695,8 +733,11 @@ func (p *exprParser) parseAtom() (expr, error) {
 	// Integer literal.
 	if t.kind == tokInt {
 		p.advance()
-		n, _ := strconv.ParseInt(t.val, 10, 64)
-		return &litExpr{val: NewInt(n)}, nil
+		var n big.Int
+		if _, ok := n.SetString(t.val, 10); !ok {
+			return nil, fmt.Errorf("invalid integer literal %q", t.val)
+		}
+		return &litExpr{val: NewBigInt(&n)}, nil
 	}
 
 	// Float literal.
@@ -723,7 +764,7 @@ func (p *exprParser) parseAtom() (expr, error) {
 		p.advance()
 		if p.peek().kind == tokRParen {
 			p.advance()
-			return &listExpr{items: nil}, nil
+			return &listExpr{items: nil, tuple: true}, nil
 		}
 		e, err := p.parseExpression()
 		if err != nil {
@@ -747,7 +788,7 @@ func (p *exprParser) parseAtom() (expr, error) {
 			if _, err := p.expect(tokRParen, ")"); err != nil {
 				return nil, err
 			}
-			return &listExpr{items: items}, nil
+			return &listExpr{items: items, tuple: true}, nil
 		}
 
 		if _, err := p.expect(tokRParen, ")"); err != nil {
@@ -906,29 +947,27 @@ func applyTrimming(segs []segment) {
 		applyDefaults := seg.kind == segStmt || seg.kind == segComment
 
 		switch {
+		// Whitespace control only touches the text right next to the
+		// tag (speculators fork: upstream skipped over tags to reach an
+		// earlier text, so "{% endif %}{%- endfor %}" trimmed the text
+		// inside the if).
 		case seg.trimLeft:
-			for j := i - 1; j >= 0; j-- {
-				if segs[j].kind == segText {
-					segs[j].text = trimTrailingWhitespace(segs[j].text)
-					break
-				}
+			if j := i - 1; j >= 0 && segs[j].kind == segText {
+				segs[j].text = trimTrailingWhitespace(segs[j].text)
 			}
 		case applyDefaults:
-			for j := i - 1; j >= 0; j-- {
+			for j := i - 1; j >= 0 && j == i-1; j-- {
 				if segs[j].kind == segText {
 					// Treat the very first text segment in the
 					// template as if it were preceded by a newline
 					// (start of file == start of line) so that a
 					// template that opens with `   {% if %}...`
 					// strips the indentation, matching Jinja2.
-					isFirstText := true
-					for k := j - 1; k >= 0; k-- {
-						if segs[k].kind == segText {
-							isFirstText = false
-							break
-						}
-					}
-					segs[j].text = lstripBlock(segs[j].text, isFirstText)
+					// Only a text at the very start of the source
+					// counts (speculators fork: upstream also took a
+					// first text after tags, stripping "{{ x }} " in
+					// "{% for %}{{ x }} {% endfor %}").
+					segs[j].text = lstripBlock(segs[j].text, j == 0)
 					break
 				}
 			}
@@ -942,14 +981,11 @@ func applyTrimming(segs []segment) {
 
 		switch {
 		case seg.trimRight:
-			for j := i + 1; j < len(segs); j++ {
-				if segs[j].kind == segText {
-					segs[j].text = trimLeadingWhitespace(segs[j].text)
-					break
-				}
+			if j := i + 1; j < len(segs) && segs[j].kind == segText {
+				segs[j].text = trimLeadingWhitespace(segs[j].text)
 			}
 		case applyDefaults:
-			for j := i + 1; j < len(segs); j++ {
+			for j := i + 1; j < len(segs) && j == i+1; j++ {
 				if segs[j].kind == segText {
 					segs[j].text = trimBlockNewline(segs[j].text)
 					break
@@ -1007,8 +1043,9 @@ func trimBlockNewline(s string) string {
 }
 
 type templateParser struct {
-	segs []segment
-	pos  int
+	segs  []segment
+	pos   int
+	depth int
 }
 
 func (p *templateParser) done() bool {
@@ -1032,6 +1069,11 @@ func (p *templateParser) advance() *segment {
 // stop keywords (e.g., "endif", "endfor", "elif", "else"). Returns the nodes
 // collected so far. The stop keyword segment is NOT consumed.
 func (p *templateParser) parseUntil(stopKeywords ...string) ([]node, error) {
+	p.depth++
+	defer func() { p.depth-- }()
+	if p.depth > maxParseDepth {
+		return nil, fmt.Errorf("blocks nested deeper than %d levels", maxParseDepth)
+	}
 	var nodes []node
 
 	for !p.done() {

@@ -97,8 +97,35 @@ func pyStr(v Value) string {
 	return v.String()
 }
 
+// maxNesting bounds recursion through nested values (Python stops at its
+// recursion limit of about 1,000).
+const maxNesting = 1000
+
 // writeRepr writes Python's repr() of v.
 func writeRepr(b *strings.Builder, v Value) {
+	writeReprPath(b, v, nil)
+}
+
+// writeReprPath writes repr(v); path holds the containers being written, so
+// a container inside itself prints as [...] or {...} as in Python.
+func writeReprPath(b *strings.Builder, v Value, path []any) {
+	if v.kind == KindList || v.kind == KindDict {
+		for _, p := range path {
+			if p == v.v {
+				if v.kind == KindList {
+					b.WriteString("[...]")
+				} else {
+					b.WriteString("{...}")
+				}
+				return
+			}
+		}
+		if len(path) >= maxNesting {
+			b.WriteString("...")
+			return
+		}
+		path = append(path, v.v)
+	}
 	switch v.kind {
 	case KindString:
 		writeStringRepr(b, v.AsString())
@@ -113,7 +140,7 @@ func writeRepr(b *strings.Builder, v Value) {
 			if i > 0 {
 				b.WriteString(", ")
 			}
-			writeRepr(b, item)
+			writeReprPath(b, item, path)
 		}
 		if l.Tuple && len(l.Items) == 1 {
 			b.WriteByte(',')
@@ -128,7 +155,7 @@ func writeRepr(b *strings.Builder, v Value) {
 			}
 			writeStringRepr(b, key)
 			b.WriteString(": ")
-			writeRepr(b, d.Data[key])
+			writeReprPath(b, d.Data[key], path)
 		}
 		b.WriteByte('}')
 	case KindUndefined:
@@ -192,10 +219,24 @@ type jsonOptions struct {
 	itemSep     string
 	keySep      string
 	sortKeys    bool
+	active      map[any]bool // containers being encoded, to refuse cycles
 }
 
 // pyJSON encodes v as Python's json.dumps(v, **opts) would.
 func pyJSON(b *strings.Builder, v Value, o *jsonOptions, level int) error {
+	if v.kind == KindList || v.kind == KindDict {
+		if o.active == nil {
+			o.active = map[any]bool{}
+		}
+		if o.active[v.v] {
+			return fmt.Errorf("tojson: Circular reference detected")
+		}
+		if level >= maxNesting {
+			return fmt.Errorf("tojson: nested deeper than %d levels", maxNesting)
+		}
+		o.active[v.v] = true
+		defer delete(o.active, v.v)
+	}
 	switch v.kind {
 	case KindNone:
 		b.WriteString("null")

@@ -1,3 +1,5 @@
+// Modified by the speculators project (Python parity, limits); see README.md.
+
 // Package jinja implements a Jinja2-compatible template engine.
 package jinja
 
@@ -104,6 +106,7 @@ func scan(source string) ([]segment, error) {
 		// Scan forward for the matching closer, respecting quoted strings.
 		trimRight := false
 		found := false
+		depth := 0
 
 		for i < len(source) {
 			ch := source[i]
@@ -144,6 +147,25 @@ func scan(source string) ([]segment, error) {
 					i++
 				}
 				continue
+			}
+
+			// Brackets nest: a closer inside them is data, as in Jinja2's
+			// lexer (speculators fork: "{{ {'a': {'b': 1}} }}").
+			if kind != segComment {
+				switch ch {
+				case '(', '[', '{':
+					depth++
+					col++
+					i++
+					continue
+				case ')', ']', '}':
+					if depth > 0 {
+						depth--
+						col++
+						i++
+						continue
+					}
+				}
 			}
 
 			// Check for trim-right flag followed by the closer.

@@ -234,6 +234,10 @@ print(",".join(map(str, (np.arange(len(d)) + d).tolist())), int(t.sum()), len(t)
 		t.Errorf("numpy sees %q, want %q", got, want)
 	}
 
+	if testing.Short() {
+		t.Log("-short: token_freq.pt not checked with torch.load (importing torch takes seconds)")
+		return
+	}
 	if err := exec.Command(py, "-c", "import torch").Run(); err != nil {
 		t.Log("torch not installed: token_freq.pt not checked with torch.load")
 		return

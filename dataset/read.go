@@ -62,10 +62,21 @@ func Resolve(ref string) ([]string, error) {
 			return nil, fmt.Errorf("dataset: %s: unsupported file type (want .json, .jsonl or .parquet)", ref)
 		}
 		return []string{ref}, nil
-	case isDataFile(ref) || strings.ContainsRune(ref, os.PathSeparator):
+	case !looksLikeHFName(ref):
 		return nil, fmt.Errorf("dataset: %w", err)
 	}
 	return ResolveHFCache(ref)
+}
+
+// looksLikeHFName tells a dataset name ("org/name[:split]", "hf:...") from a
+// missing local path.
+func looksLikeHFName(ref string) bool {
+	if strings.HasPrefix(ref, "hf:") {
+		return true
+	}
+	name, _, _ := strings.Cut(ref, ":")
+	return !isDataFile(ref) && !filepath.IsAbs(ref) && !strings.HasPrefix(ref, ".") &&
+		strings.Count(name, "/") <= 1 && !strings.ContainsRune(name, '\\')
 }
 
 func isDataFile(p string) bool {

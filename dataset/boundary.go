@@ -172,6 +172,9 @@ func (l *LocalRenderer) Render(_ context.Context, messages, tools []json.RawMess
 }
 
 func hasMedia(m json.RawMessage) bool {
+	if bytes.IndexByte(m, '[') < 0 { // no list anywhere: content is not a list of parts
+		return false
+	}
 	var msg struct {
 		Content json.RawMessage `json:"content"`
 	}

@@ -164,7 +164,10 @@ func TestPrepareEndToEnd(t *testing.T) {
 	if !st.ModTime().Equal(st2.ModTime()) {
 		t.Error("re-run touched metadata.json")
 	}
-	opts.Workers, opts.Overwrite, opts.Renderer = 1, true, nil // load the model's own tokenizer and template once
+	opts.Workers, opts.Overwrite = 1, true
+	if !testing.Short() {
+		opts.Renderer = nil // load the model's own tokenizer and template this time
+	}
 	if _, err := Prepare(context.Background(), opts); err != nil {
 		t.Fatal(err)
 	}

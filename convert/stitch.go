@@ -254,4 +254,3 @@ func copyFile(src, dst string) error {
 	ok = true
 	return os.Rename(tmp.Name(), dst)
 }
-

@@ -167,4 +167,3 @@ func convertFloat(dstBuf, src []byte, from, to safetensors.DType) []byte {
 	}
 	return out
 }
-

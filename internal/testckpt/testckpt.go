@@ -60,9 +60,13 @@ type Options struct {
 	// MaskTokenID for peagle, dflash, dspark.
 	MaskTokenID       int
 	SpeculativeTokens int
-	DType             safetensors.DType // float dtype; BF16 if empty
-	Init              Init
-	Seed              uint64
+	// Verifier and VerifierArchs fill speculators_config.verifier
+	// ("test/verifier", ["Qwen3ForCausalLM"] when empty).
+	Verifier      string
+	VerifierArchs []string
+	DType         safetensors.DType // float dtype; BF16 if empty
+	Init          Init
+	Seed          uint64
 	// MaxShardSize > 0 writes HF-style shards with an index.
 	MaxShardSize int64
 }
@@ -80,7 +84,8 @@ func Tiny() Options {
 	}
 }
 
-// Published is the full-size §3.1 config (hidden 4096, 64 heads of 128, 4 KV
+// Published is the full-size §3.1 config, whose config.json is byte for
+// byte the published file (hidden 4096, 64 heads of 128, 4 KV
 // heads, intermediate 12288, vocabulary 151936, draft vocabulary 32000):
 // about 1.1e9 parameters, 2.2 GB in bf16.
 func Published() Options {
@@ -90,6 +95,7 @@ func Published() Options {
 		Vocab: 151936, DraftVocab: 32000, AuxIDs: []int{2, 46, 91, 93},
 		NormBeforeFC: true, NormOutput: true, NormBeforeResidual: true, Embed: true,
 		SpeculativeTokens: 3, DType: safetensors.BF16, Seed: 1,
+		Verifier: "<verifier id or path>", VerifierArchs: []string{"Qwen3MoeForCausalLM"},
 	}
 }
 
@@ -175,8 +181,14 @@ func Config(o Options) (*config.Speculator, error) {
 	c.TransformersVersion = "4.57.6"
 	c.DType = o.dtype().TorchName()
 	c.Keep("dtype")
-	name := "test/verifier"
-	c.SpeculatorsConfig.Verifier = config.Verifier{NameOrPath: &name, Architectures: []string{"Qwen3ForCausalLM"}}
+	name, archs := o.Verifier, o.VerifierArchs
+	if name == "" {
+		name = "test/verifier"
+	}
+	if archs == nil {
+		archs = []string{"Qwen3ForCausalLM"}
+	}
+	c.SpeculatorsConfig.Verifier = config.Verifier{NameOrPath: &name, Architectures: archs}
 	c.SpeculatorsConfig.ProposalMethods[0].SpeculativeTokens = o.SpeculativeTokens
 	if o.SpeculativeTokens == 0 {
 		c.SpeculatorsConfig.ProposalMethods[0].SpeculativeTokens = 3

@@ -232,7 +232,7 @@ func TestDFlashVectors(t *testing.T) {
 		H := 8
 		writeConfig(t, src, map[string]any{"model_type": "qwen3", "architectures": []any{"DFlashDraftModel"}, "block_size": tc.block, "num_target_layers": 36,
 			"dflash_config": map[string]any{"mask_token_id": 151669, "target_layer_ids": []any{1, 9, 17, 25, 33}},
-			"vocab_size": 48, "hidden_size": H, "intermediate_size": 12, "num_hidden_layers": 1, "num_attention_heads": 2, "num_key_value_heads": 1, "head_dim": 4})
+			"vocab_size":    48, "hidden_size": H, "intermediate_size": 12, "num_hidden_layers": 1, "num_attention_heads": 2, "num_key_value_heads": 1, "head_dim": 4})
 		A := len(tc.wantAux)
 		ts := []safetensors.Tensor{rnd("fc.weight", H, 5*H), rnd("hidden_norm.weight", H), rnd("norm.weight", H)}
 		ts = append(ts, decoderTensors("layers.0.", H, 8, 4, 12, H, true)...)

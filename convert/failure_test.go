@@ -10,7 +10,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"reflect"
 	"strings"
 	"testing"
 
@@ -378,4 +377,3 @@ func copyDir(t *testing.T, from, to string) {
 	}
 }
 
-var _ = reflect.DeepEqual

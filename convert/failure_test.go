@@ -377,3 +377,18 @@ func copyDir(t *testing.T, from, to string) {
 	}
 }
 
+
+// TestCastF32ToBF16 checks the inlined rounding against the safetensors
+// package on edge patterns and random ones.
+func TestCastF32ToBF16(t *testing.T) {
+	pats := []uint32{0, 0x80000000, 0x7f800000, 0xff800000, 0x7fc00000, 0x7f800001, 0x3f808000, 0x3f818000, 0x3f807fff, 0x7f7fffff, 0x00000001, 0x007fffff}
+	for i := 0; i < 1<<16; i++ {
+		pats = append(pats, rng.Uint32())
+	}
+	for _, p := range pats {
+		want := safetensors.Float32ToBF16(math.Float32frombits(p))
+		if got := f32ToBF16(p); got != want {
+			t.Errorf("%08x: got %04x, want %04x", p, got, want)
+		}
+	}
+}

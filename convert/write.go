@@ -142,28 +142,61 @@ func writePieces(w io.Writer, o *Output, dst safetensors.DType) error {
 func convertFloat(dstBuf, src []byte, from, to safetensors.DType) []byte {
 	n := len(src) / from.Size()
 	out := dstBuf[:n*to.Size()]
+	switch {
+	case from == safetensors.BF16 && to == safetensors.F32:
+		for i := 0; i < n; i++ {
+			binary.LittleEndian.PutUint32(out[4*i:], uint32(binary.LittleEndian.Uint16(src[2*i:]))<<16)
+		}
+		return out
+	case from == safetensors.F32 && to == safetensors.BF16:
+		for i := 0; i < n; i++ {
+			binary.LittleEndian.PutUint16(out[2*i:], f32ToBF16(binary.LittleEndian.Uint32(src[4*i:])))
+		}
+		return out
+	}
 	for i := 0; i < n; i++ {
-		var f float64
+		var f float32
 		switch from {
 		case safetensors.F32:
-			f = float64(math.Float32frombits(binary.LittleEndian.Uint32(src[4*i:])))
+			f = math.Float32frombits(binary.LittleEndian.Uint32(src[4*i:]))
 		case safetensors.F16:
-			f = float64(safetensors.F16ToFloat32(binary.LittleEndian.Uint16(src[2*i:])))
+			f = f16Table[binary.LittleEndian.Uint16(src[2*i:])]
 		case safetensors.BF16:
-			f = float64(safetensors.BF16ToFloat32(binary.LittleEndian.Uint16(src[2*i:])))
+			f = math.Float32frombits(uint32(binary.LittleEndian.Uint16(src[2*i:])) << 16)
 		case safetensors.F64:
-			f = math.Float64frombits(binary.LittleEndian.Uint64(src[8*i:]))
+			f = float32(math.Float64frombits(binary.LittleEndian.Uint64(src[8*i:])))
 		}
 		switch to {
 		case safetensors.F32:
-			binary.LittleEndian.PutUint32(out[4*i:], math.Float32bits(float32(f)))
+			binary.LittleEndian.PutUint32(out[4*i:], math.Float32bits(f))
 		case safetensors.F16:
-			binary.LittleEndian.PutUint16(out[2*i:], safetensors.Float32ToF16(float32(f)))
+			binary.LittleEndian.PutUint16(out[2*i:], safetensors.Float32ToF16(f))
 		case safetensors.BF16:
-			binary.LittleEndian.PutUint16(out[2*i:], safetensors.Float32ToBF16(float32(f)))
+			binary.LittleEndian.PutUint16(out[2*i:], f32ToBF16(math.Float32bits(f)))
 		case safetensors.F64:
-			binary.LittleEndian.PutUint64(out[8*i:], math.Float64bits(f))
+			if from == safetensors.F64 {
+				copy(out[8*i:8*i+8], src[8*i:8*i+8])
+			} else {
+				binary.LittleEndian.PutUint64(out[8*i:], math.Float64bits(float64(f)))
+			}
 		}
 	}
 	return out
 }
+
+// f32ToBF16 is safetensors.Float32ToBF16 inlined for the hot loop (round to
+// nearest even; NaN becomes 0xffff); TestCast checks they agree.
+func f32ToBF16(b uint32) uint16 {
+	if b&0x7fffffff > 0x7f800000 {
+		return 0xffff
+	}
+	return uint16((b + 0x7fff + (b>>16)&1) >> 16)
+}
+
+// f16Table widens every half bit pattern.
+var f16Table = func() (t [65536]float32) {
+	for i := range t {
+		t[i] = safetensors.F16ToFloat32(uint16(i))
+	}
+	return
+}()

@@ -377,7 +377,6 @@ func copyDir(t *testing.T, from, to string) {
 	}
 }
 
-
 // TestCastF32ToBF16 checks the inlined rounding against the safetensors
 // package on edge patterns and random ones.
 func TestCastF32ToBF16(t *testing.T) {

@@ -134,6 +134,9 @@ func Convert(opts Options) (*Result, error) {
 	if j.verDir, err = ResolveIn(opts.Verifier, cache); err != nil {
 		return nil, fmt.Errorf("convert: verifier %w", err)
 	}
+	if err := checkOutputDir(opts.OutputPath, j.srcDir, j.verDir); err != nil {
+		return nil, err
+	}
 	if j.srcCfg, err = readJSON(filepath.Join(j.srcDir, "config.json")); err != nil {
 		return nil, fmt.Errorf("convert: source config: %w", err)
 	}
@@ -184,6 +187,31 @@ func Convert(opts Options) (*Result, error) {
 		res.Report = rep
 	}
 	return res, nil
+}
+
+// checkOutputDir refuses to write into an input directory: the writer
+// replaces model.safetensors and removes stale shards there.
+func checkOutputDir(out string, inputs ...string) error {
+	o, err := filepath.Abs(out)
+	if err != nil {
+		return fmt.Errorf("convert: output path %s: %w", out, err)
+	}
+	if r, err := filepath.EvalSymlinks(o); err == nil {
+		o = r
+	}
+	for _, in := range inputs {
+		i, err := filepath.Abs(in)
+		if err != nil {
+			continue
+		}
+		if r, err := filepath.EvalSymlinks(i); err == nil {
+			i = r
+		}
+		if i == o {
+			return fmt.Errorf("convert: output path %s is the input directory %s; choose another --output-path", out, in)
+		}
+	}
+	return nil
 }
 
 // accountForSources makes sure every source tensor was mapped or dropped

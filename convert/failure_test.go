@@ -391,3 +391,13 @@ func TestCastF32ToBF16(t *testing.T) {
 		}
 	}
 }
+
+func TestOutputIsInput(t *testing.T) {
+	dir := t.TempDir()
+	eagle3Source(t, filepath.Join(dir, "src"), nil)
+	verifier(t, filepath.Join(dir, "ver"))
+	_, err := Convert(Options{Algorithm: "eagle3", Source: filepath.Join(dir, "src"), Verifier: filepath.Join(dir, "ver"), OutputPath: filepath.Join(dir, "src", ".")})
+	if err == nil || !strings.Contains(err.Error(), "is the input directory") {
+		t.Fatalf("err = %v", err)
+	}
+}

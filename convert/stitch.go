@@ -57,6 +57,9 @@ func Stitch(opts StitchOptions) (*StitchResult, error) {
 	if out == "" {
 		out = filepath.Base(filepath.Clean(opts.Verifier)) + "-stitched"
 	}
+	if err := checkOutputDir(out, ftDir, verDir); err != nil {
+		return nil, fmt.Errorf("stitch-mtp: %w", err)
+	}
 	if ents, err := os.ReadDir(out); err == nil && len(ents) > 0 {
 		return nil, fmt.Errorf("stitch-mtp: output %s exists and is not empty", out)
 	}

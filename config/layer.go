@@ -59,11 +59,15 @@ func (l *LayerConfig) KVHeads() int {
 	return l.NumAttentionHeads
 }
 
-// HeadDimension is head_dim, or hidden_size / num_attention_heads when absent
-// or null (0 when that is undefined).
+// HeadDimension is head_dim; when absent, Qwen3Config's default 128 for
+// qwen3 layers, else (and when null) hidden_size / num_attention_heads as
+// LlamaConfig computes it (0 when that is undefined).
 func (l *LayerConfig) HeadDimension() int {
 	if l.HeadDim != nil {
 		return *l.HeadDim
+	}
+	if !l.Has("head_dim") && l.EffectiveModelType() == "qwen3" {
+		return 128
 	}
 	if l.NumAttentionHeads <= 0 {
 		return 0

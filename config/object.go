@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
-	"sort"
 	"strings"
 )
 
@@ -377,14 +376,4 @@ func encodeValue(fv reflect.Value) (any, error) {
 		return l, nil
 	}
 	return fv.Interface(), nil
-}
-
-// sortedKeys is used by tests and error messages.
-func sortedKeys[M ~map[string]V, V any](m M) []string {
-	ks := make([]string, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	sort.Strings(ks)
-	return ks
 }

@@ -383,3 +383,17 @@ func ExampleParse() {
 	//   }
 	// }
 }
+
+func BenchmarkParseMarshal(b *testing.B) {
+	data := readGolden(b, "eagle3_published.json")
+	b.ReportAllocs()
+	for b.Loop() {
+		c, err := Parse(data, "bench")
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := c.Marshal(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -348,3 +348,21 @@ func (c *Checkpoint) Int64(name string) ([]int64, error) {
 	}
 	return f.Int64(name)
 }
+
+// ReadFloat32 decodes a float tensor into dst (see File.ReadFloat32).
+func (c *Checkpoint) ReadFloat32(name string, dst []float32) error {
+	f, ok := c.owner[name]
+	if !ok {
+		return c.missing(name)
+	}
+	return f.ReadFloat32(name, dst)
+}
+
+// ReadInt64 decodes an integer or bool tensor into dst (see File.ReadInt64).
+func (c *Checkpoint) ReadInt64(name string, dst []int64) error {
+	f, ok := c.owner[name]
+	if !ok {
+		return c.missing(name)
+	}
+	return f.ReadInt64(name, dst)
+}

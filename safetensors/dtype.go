@@ -229,6 +229,9 @@ func encodeFloat32Into(dst DType, out []byte, src []float32) {
 			binary.LittleEndian.PutUint32(out[4*i:], math.Float32bits(v))
 		}
 	case BF16:
+		if encodeBF16Fast(out, src) {
+			return
+		}
 		for i, v := range src {
 			binary.LittleEndian.PutUint16(out[2*i:], Float32ToBF16(v))
 		}
@@ -247,6 +250,9 @@ func encodeFloat32Into(dst DType, out []byte, src []float32) {
 
 // decodeFloat32 converts n elements of src (dtype d) into dst.
 func decodeFloat32(d DType, dst []float32, src []byte) {
+	if decodeFloat32Fast(d, dst, src) {
+		return
+	}
 	switch d {
 	case F32:
 		for i := range dst {

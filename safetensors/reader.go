@@ -57,12 +57,9 @@ func Open(path string) (*File, error) {
 	if _, err := fd.ReadAt(lenBuf[:], 0); err != nil {
 		return nil, fmt.Errorf("safetensors: %s: %w", path, err)
 	}
-	n := binary.LittleEndian.Uint64(lenBuf[:])
-	if n > MaxHeaderSize {
-		return nil, fmt.Errorf("safetensors: %s: header length %d exceeds the %d-byte limit", path, n, MaxHeaderSize)
-	}
-	if int64(n) > size-8 {
-		return nil, fmt.Errorf("safetensors: %s: header length %d runs past the end of the %d-byte file", path, n, size)
+	n, err := headerLen(path, lenBuf, size)
+	if err != nil {
+		return nil, err
 	}
 	hbuf := make([]byte, n)
 	if _, err := fd.ReadAt(hbuf, 8); err != nil {
@@ -89,6 +86,32 @@ func Open(path string) (*File, error) {
 		f.mmap = m
 	}
 	return f, nil
+}
+
+// headerLen checks the 8-byte length prefix against the file size.
+func headerLen(path string, prefix [8]byte, size int64) (int64, error) {
+	n := binary.LittleEndian.Uint64(prefix[:])
+	if n > MaxHeaderSize {
+		return 0, fmt.Errorf("safetensors: %s: header length %d exceeds the %d-byte limit", path, n, MaxHeaderSize)
+	}
+	if int64(n) > size-8 {
+		return 0, fmt.Errorf("safetensors: %s: header length %d runs past the end of the %d-byte file", path, n, size)
+	}
+	return int64(n), nil
+}
+
+// parseBuffer validates a whole file held in memory (used by the fuzzer;
+// Open does the same from the file).
+func parseBuffer(path string, b []byte) (*header, int64, error) {
+	if len(b) < 8 {
+		return nil, 0, fmt.Errorf("safetensors: %s: file is %d bytes, too small for the 8-byte header length", path, len(b))
+	}
+	n, err := headerLen(path, [8]byte(b[:8]), int64(len(b)))
+	if err != nil {
+		return nil, 0, err
+	}
+	h, err := parseHeader(path, b[8:8+n], int64(len(b))-8-n)
+	return h, 8 + n, err
 }
 
 // Close unmaps the file. Views returned by Bytes become invalid.
@@ -183,18 +206,38 @@ func (f *File) Float32(name string) ([]float32, error) {
 	if !ok {
 		return nil, fmt.Errorf("safetensors: %s: no tensor %q", f.path, name)
 	}
-	if !t.DType.IsFloat() {
-		return nil, fmt.Errorf("safetensors: %s: tensor %q: dtype %s is not a float type", f.path, name, t.DType)
-	}
-	src, err := f.Bytes(name)
-	if err != nil {
-		return nil, err
-	}
 	dst := make([]float32, t.NumElements())
+	return dst, f.ReadFloat32(name, dst)
+}
+
+// ReadFloat32 decodes a F32/F16/BF16/F64 tensor into dst, which must have
+// exactly NumElements entries. Loading into preallocated weights this way
+// skips the zeroing of a fresh slice, which costs as much as the decode.
+func (f *File) ReadFloat32(name string, dst []float32) error {
+	t, ok := f.Info(name)
+	if !ok {
+		return fmt.Errorf("safetensors: %s: no tensor %q", f.path, name)
+	}
+	if !t.DType.IsFloat() {
+		return fmt.Errorf("safetensors: %s: tensor %q: dtype %s is not a float type", f.path, name, t.DType)
+	}
+	if int64(len(dst)) != t.NumElements() {
+		return fmt.Errorf("safetensors: %s: tensor %q has %d elements, destination %d", f.path, name, t.NumElements(), len(dst))
+	}
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	if f.closed {
+		return fmt.Errorf("safetensors: %s: file is closed", f.path)
+	}
+	if len(dst) == 0 {
+		return nil
+	}
+	src := f.mmap[f.dataStart+t.Begin : f.dataStart+t.End]
+	sz := t.DType.Size()
 	parallelChunks(len(dst), func(lo, hi int) {
-		decodeFloat32(t.DType, dst[lo:hi], src[lo*t.DType.Size():hi*t.DType.Size()])
+		decodeFloat32(t.DType, dst[lo:hi], src[lo*sz:hi*sz])
 	})
-	return dst, nil
+	return nil
 }
 
 // Float32View returns a zero-copy read-only view of an F32 tensor (false
@@ -218,16 +261,29 @@ func (f *File) Int64(name string) ([]int64, error) {
 	if !ok {
 		return nil, fmt.Errorf("safetensors: %s: no tensor %q", f.path, name)
 	}
+	dst := make([]int64, t.NumElements())
+	return dst, f.ReadInt64(name, dst)
+}
+
+// ReadInt64 decodes an I64/I32/I16/I8/U8/BOOL tensor into dst, which must
+// have exactly NumElements entries.
+func (f *File) ReadInt64(name string, dst []int64) error {
+	t, ok := f.Info(name)
+	if !ok {
+		return fmt.Errorf("safetensors: %s: no tensor %q", f.path, name)
+	}
 	if !t.DType.IsInt() {
-		return nil, fmt.Errorf("safetensors: %s: tensor %q: dtype %s is not an integer or bool type", f.path, name, t.DType)
+		return fmt.Errorf("safetensors: %s: tensor %q: dtype %s is not an integer or bool type", f.path, name, t.DType)
+	}
+	if int64(len(dst)) != t.NumElements() {
+		return fmt.Errorf("safetensors: %s: tensor %q has %d elements, destination %d", f.path, name, t.NumElements(), len(dst))
 	}
 	src, err := f.Bytes(name)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	dst := make([]int64, t.NumElements())
 	decodeInt64(t.DType, dst, src)
-	return dst, nil
+	return nil
 }
 
 // parallelChunks splits [0,n) across GOMAXPROCS goroutines when n is large

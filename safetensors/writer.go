@@ -299,6 +299,10 @@ type DirOptions struct {
 	// one shard writes model.safetensors. resave uses it to keep a
 	// checkpoint's layout.
 	Shards [][]int
+	// ShardMetadata, when set with Shards, gives each shard its own
+	// metadata (Metadata/MetadataKeys of each FileOptions), so a copy can
+	// keep per-file key orders.
+	ShardMetadata []FileOptions
 	// TotalParameters > 0 adds "total_parameters" to the index metadata,
 	// as transformers >= 4.56 does (it counts parameters, not buffers).
 	TotalParameters int64
@@ -386,6 +390,9 @@ func WriteDirOptions(dir string, tensors []Tensor, opt DirOptions) error {
 	if _, _, err := layout(tensors); err != nil {
 		return fmt.Errorf("safetensors: %s: %w", dir, err)
 	}
+	if opt.ShardMetadata != nil && len(opt.ShardMetadata) != len(shards) {
+		return fmt.Errorf("safetensors: %s: ShardMetadata has %d entries for %d shards", dir, len(opt.ShardMetadata), len(shards))
+	}
 	var total int64
 	for i := range tensors {
 		total += tensors[i].NumBytes()
@@ -405,6 +412,9 @@ func WriteDirOptions(dir string, tensors []Tensor, opt DirOptions) error {
 			part[j] = tensors[i]
 		}
 		fo := FileOptions{Metadata: opt.Metadata, MetadataKeys: opt.MetadataKeys}
+		if opt.ShardMetadata != nil {
+			fo.Metadata, fo.MetadataKeys = opt.ShardMetadata[si].Metadata, opt.ShardMetadata[si].MetadataKeys
+		}
 		if opt.Progress != nil {
 			file, off := names[si], base
 			fo.Progress = func(name string, done, _ int64) { opt.Progress(file, name, off+done, total) }

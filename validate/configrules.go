@@ -31,6 +31,12 @@ func (r *Report) checkConfig(c *config.Speculator) {
 			r.add(Error, lk+k.key, "%d, must be at least 1", k.v)
 		}
 	}
+	if !l.Has("num_key_value_heads") {
+		r.add(Warning, lk+"num_key_value_heads", "missing: the class default applies (%d KV heads assumed); write it explicitly", l.KVHeads())
+	}
+	if !l.Has("head_dim") {
+		r.add(Warning, lk+"head_dim", "missing: the class default applies (head_dim %d assumed); write it explicitly", l.HeadDimension())
+	}
 	if kv := l.KVHeads(); kv < 1 {
 		r.add(Error, lk+"num_key_value_heads", "%d, must be at least 1", kv)
 	} else if l.NumAttentionHeads > 0 && l.NumAttentionHeads%kv != 0 {
@@ -113,13 +119,12 @@ func (r *Report) checkConfig(c *config.Speculator) {
 	if aux != nil && !slices.IsSorted(aux) {
 		r.add(Warning, auxKey, "%v is not in ascending order; the draft concatenates the hidden states in this order", aux)
 	}
-	if aux != nil && len(aux) != 3 && algo != "mtp" {
+	if aux != nil && len(aux) != 3 && c.EagleFields() != nil {
 		r.add(Warning, auxKey, "%d aux layers: several vLLM releases take the aux count from num_aux_hidden_states or eagle_config and otherwise assume 3, then fail loading fc with a shape mismatch (vLLM issue #54526, fix PR #54598); 3 aux layers are the most compatible", len(aux))
 	}
 
 	switch algo {
 	case "eagle3", "peagle":
-		e := c.EagleFields()
 		switch l.ModelType {
 		case "llama", "qwen3":
 		case "":
@@ -136,9 +141,6 @@ func (r *Report) checkConfig(c *config.Speculator) {
 		}
 		if aux == nil {
 			r.add(Warning, auxKey, "null: vLLM and speculators then use the verifier's default [2, N/2, N-3]; trained drafts write the ids they were trained with")
-		}
-		if e.TargetHiddenSize != nil && *e.TargetHiddenSize == l.HiddenSize {
-			r.add(Warning, "target_hidden_size", "equals hidden_size; write null when the verifier hidden size is the draft's")
 		}
 		if algo == "peagle" && c.PEagle.MaskTokenID == nil {
 			r.add(Error, "mask_token_id", "null or missing: vLLM requires an integer (it becomes pard_token)")

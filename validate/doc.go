@@ -9,6 +9,15 @@
 // checkpoint or misread it, or it breaks a rule of format-spec §7); warnings
 // are legal but suspicious.
 //
+// Two error classes concern bytes rather than meaning: a config.json that is
+// not exactly json.dumps(indent=2, sort_keys=True) with Python float repr
+// (§7.1), and a safetensors header that is not what Python's writer makes
+// (§7.9: metadata {"format":"pt"} first, descending dtype then name, compact
+// JSON, space padding). vLLM would load such files, but §7 makes them rules
+// and `speculators resave` rewrites them canonically. The format "pt"
+// metadata matters beyond bytes: transformers rejects other formats, and
+// its older releases reject files without metadata.
+//
 // # Untrained-weight heuristics
 //
 // A tensor gets a warning when:

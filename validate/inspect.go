@@ -28,6 +28,9 @@ type Summary struct {
 	// AuxLayerIDs is null when the config leaves the default [2, N/2, N-3].
 	AuxLayerIDs       []int `json:"aux_layer_ids"`
 	SpeculativeTokens int   `json:"speculative_tokens"`
+	// VLLM is how vLLM would serve it; VLLMError says why it would not.
+	VLLM      *config.VLLM `json:"vllm,omitempty"`
+	VLLMError string       `json:"vllm_error,omitempty"`
 	// Parameters counts float elements by tensor group; Buffers counts
 	// d2t/t2d elements (not parameters).
 	Parameters      map[string]int64 `json:"parameters"`
@@ -126,6 +129,11 @@ func Inspect(dir string) (*Summary, error) {
 		s.DraftVocab = c.DraftVocabSize()
 		s.AuxLayerIDs = c.AuxLayerIDs()
 		s.SpeculativeTokens = c.SpeculativeTokens()
+		if v, err := c.VLLM(); err != nil {
+			s.VLLMError = err.Error()
+		} else {
+			s.VLLM = v
+		}
 	}
 	entries, err := os.ReadDir(dir)
 	if err != nil {
@@ -189,6 +197,15 @@ func (s *Summary) Text() string {
 			row("aux layer ids", "%v", s.AuxLayerIDs)
 		}
 		row("speculative tokens", "%d", s.SpeculativeTokens)
+		if v := s.VLLM; v != nil {
+			extra := ""
+			if v.ParallelDrafting {
+				extra = ", parallel drafting"
+			}
+			row("vllm", "method %s, %d speculative tokens, %s%s, target %s", v.Method, v.NumSpeculativeTokens, v.Architecture, extra, v.Model)
+		} else {
+			row("vllm", "not servable: %s", strings.TrimPrefix(s.VLLMError, "config: "))
+		}
 		row("versions", "speculators %s, transformers %s, dtype %s", s.SpeculatorsVersion, s.TransformersVersion, s.ConfigDType)
 	}
 	row("parameters", "%s", commas(s.TotalParameters))

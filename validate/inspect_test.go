@@ -1,6 +1,8 @@
 package validate
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -53,7 +55,7 @@ func TestInspectTiny(t *testing.T) {
 		t.Errorf("files %v, bytes %d", s.Files, s.BytesOnDisk)
 	}
 	text := s.Text()
-	for _, w := range []string{"eagle3", "43,264", "[2 46 91 93]", "512 verifier, 96 draft", "1 × llama"} {
+	for _, w := range []string{"eagle3", "43,264", "[2 46 91 93]", "512 verifier, 96 draft", "1 × llama", "method eagle3, 3 speculative tokens, Eagle3LlamaForCausalLM"} {
 		if !strings.Contains(text, w) {
 			t.Errorf("text lacks %q:\n%s", w, text)
 		}
@@ -68,5 +70,41 @@ func TestGroup(t *testing.T) {
 		if got := Group(name); got != want {
 			t.Errorf("Group(%q) = %q, want %q", name, got, want)
 		}
+	}
+}
+
+func TestInspectEveryAlgorithm(t *testing.T) {
+	for _, algo := range []string{"peagle", "dflash", "dspark", "mtp"} {
+		s, err := Inspect(write(t, testckpt.ForAlgorithm(algo)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.Algorithm != algo || s.TotalParameters == 0 || s.ConfigError != "" {
+			t.Errorf("%s: %+v", algo, s)
+		}
+		text := s.Text()
+		switch algo {
+		case "mtp":
+			if s.VLLM != nil || !strings.Contains(text, "not servable") || s.Parameters["mtp_layers.0"] != s.TotalParameters {
+				t.Errorf("mtp summary:\n%s", text)
+			}
+		case "peagle":
+			if s.VLLM == nil || !s.VLLM.ParallelDrafting || !strings.Contains(text, "parallel drafting") {
+				t.Errorf("peagle summary:\n%s", text)
+			}
+		default:
+			if s.VLLM == nil || s.VLLM.Method != algo || len(s.VLLM.TargetLayerIDs) != 3 {
+				t.Errorf("%s summary:\n%s", algo, text)
+			}
+		}
+	}
+	// An unreadable config is reported, the weights still summarized.
+	dir := write(t, testckpt.Tiny())
+	if err := os.WriteFile(filepath.Join(dir, "config.json"), []byte("{"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Inspect(dir)
+	if err != nil || s.ConfigError == "" || s.TotalParameters != 43264 || !strings.Contains(s.Text(), "UNREADABLE") {
+		t.Errorf("bad config: %v %+v", err, s)
 	}
 }

@@ -1,14 +1,18 @@
 package validate
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/speculators-go/speculators/config"
 	"github.com/speculators-go/speculators/safetensors"
@@ -27,11 +31,14 @@ var dtypeRank = map[safetensors.DType]int{
 // Python's safetensors writes (metadata {"format":"pt"} first, tensors by
 // descending dtype then name, compact JSON, space padding to 8 bytes).
 func (r *Report) checkHeaders(ck *safetensors.Checkpoint) {
+	if ix := ck.Index(); ix != nil {
+		r.checkIndex(ck, ix)
+	}
 	for _, f := range ck.Files() {
 		key := filepath.Base(f.Path())
 		meta := f.Metadata()
 		if meta["format"] != "pt" {
-			r.add(Error, key, "__metadata__ is %v, want {\"format\": \"pt\"}: transformers refuses safetensors files without format pt", meta)
+			r.add(Error, key, "__metadata__ is %v, want {\"format\": \"pt\"} as save_pretrained writes it (format-spec §7.9); transformers rejects other formats and older releases any file without metadata", meta)
 			continue
 		}
 		if f.HeaderLen()%8 != 0 {
@@ -66,6 +73,36 @@ func (r *Report) checkHeaders(ck *safetensors.Checkpoint) {
 			}
 			r.add(Error, key, "header bytes differ from Python's from byte %d: %q, want %q", i+8, excerpt(got, i), excerpt(want, i))
 		}
+	}
+}
+
+// checkIndex compares model.safetensors.index.json with what transformers
+// writes: json.dumps(indent=2, sort_keys=True) and the real total_size.
+func (r *Report) checkIndex(ck *safetensors.Checkpoint, ix *safetensors.Index) {
+	const key = "model.safetensors.index.json"
+	var total int64
+	for _, n := range ck.Names() {
+		info, _ := ck.Info(n)
+		total += info.NumBytes()
+	}
+	if ts, ok := ix.TotalSize(); !ok {
+		r.add(Warning, key, "metadata.total_size is missing")
+	} else if ts != total {
+		r.add(Warning, key, "metadata.total_size is %d but the tensors hold %d bytes", ts, total)
+	}
+	data, err := readBounded(filepath.Join(ck.Dir(), key), 256<<20)
+	if err != nil {
+		r.add(Error, key, "%v", err)
+		return
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return // the safetensors reader already accepted it; nothing more to say
+	}
+	if want, err := config.MarshalPython(v); err == nil && !bytes.Equal(want, data) {
+		r.add(Warning, key, "not in the form transformers writes (json.dumps(indent=2, sort_keys=True)): %s", firstDiff(data, want))
 	}
 }
 
@@ -168,6 +205,8 @@ func (r *Report) checkTensors(ck *safetensors.Checkpoint, c *config.Speculator) 
 			why = "rotary inv_freq is a non-persistent buffer and is never saved"
 		case strings.HasPrefix(n, "model."):
 			why = "speculators tensor names carry no \"model.\" prefix; vLLM adds it itself and would load \"model.model.…\""
+		case strings.HasPrefix(n, "midlayer."):
+			why = "this is the research EAGLE-3 layout (midlayer.* is layers.0.* in speculators); `speculators convert` converts it"
 		case expertRE.MatchString(n):
 			why = "MoE experts must be stored fused (experts.gate_up_proj, experts.down_proj)"
 		}
@@ -251,17 +290,44 @@ func (r *Report) checkTensors(ck *safetensors.Checkpoint, c *config.Speculator) 
 			initRange = f
 		}
 	}
+	r.scanAll(ck, names, initRange)
+}
+
+// scanAll scans the float tensors' values on all CPUs; findings keep the
+// order of names.
+func (r *Report) scanAll(ck *safetensors.Checkpoint, names []string, initRange float64) {
+	var floats []string
 	for _, n := range names {
-		info, _ := ck.Info(n)
-		if !info.DType.IsFloat() {
-			continue
+		if info, _ := ck.Info(n); info.DType.IsFloat() {
+			floats = append(floats, n)
 		}
-		b, err := ck.Bytes(n)
-		if err != nil {
-			r.add(Error, n, "%v", err)
-			continue
-		}
-		r.scanValues(n, info, b, initRange)
+	}
+	results := make([]Report, len(floats))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for w := 0; w < min(runtime.GOMAXPROCS(0), len(floats)); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				n := floats[i]
+				info, _ := ck.Info(n)
+				b, err := ck.Bytes(n)
+				if err != nil {
+					results[i].add(Error, n, "%v", err)
+					continue
+				}
+				results[i].scanValues(n, info, b, initRange)
+			}
+		}()
+	}
+	for i := range floats {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	for _, res := range results {
+		r.Findings = append(r.Findings, res.Findings...)
 	}
 }
 
@@ -279,7 +345,7 @@ func (r *Report) checkVocabPresence(ck *safetensors.Checkpoint, c *config.Specul
 	}
 	for _, n := range []string{"d2t", "t2d"} {
 		if _, ok := ck.Info(n); ok {
-			r.add(Error, n, "present although draft_vocab_size equals vocab_size (%d): the mapping exists only for a reduced vocabulary (vLLM rejects d2t then)", c.DraftVocabSize())
+			r.add(Error, n, "present although draft_vocab_size equals vocab_size (%d): the mapping exists only for a reduced vocabulary (format-spec §7.5; vLLM's dflash loader rejects it)", c.DraftVocabSize())
 		}
 	}
 }

@@ -356,6 +356,10 @@ func TestBrokenRules(t *testing.T) {
 			ts["model.norm.weight"] = ts["norm.weight"]
 			delete(ts, "norm.weight")
 		}, key: "model.norm.weight", msg: "forbidden"},
+		{name: "research midlayer names", ts: func(ts map[string]*tensor) {
+			ts["midlayer.self_attn.q_proj.weight"] = ts["layers.0.self_attn.q_proj.weight"]
+			delete(ts, "layers.0.self_attn.q_proj.weight")
+		}, key: "midlayer.self_attn.q_proj.weight", msg: "speculators convert"},
 		// §7.9 safetensors header
 		{name: "no metadata", dir: func(t *testing.T, dir string) {
 			rewriteRaw(t, dir, func(meta string, order []string) (string, []string) { return "", order })
@@ -519,6 +523,76 @@ func TestOtherAlgorithmRules(t *testing.T) {
 	}
 }
 
+// TestWarnings: legal but suspicious things give a warning naming the key,
+// and validate still passes.
+func TestWarnings(t *testing.T) {
+	tests := []struct {
+		name string
+		opts func(o *testckpt.Options)
+		cfg  func(m map[string]any)
+		dir  func(t *testing.T, dir string)
+		key  string
+		msg  string
+	}{
+		{name: "4 aux layers", opts: func(o *testckpt.Options) { *o = testckpt.Tiny() }, key: "eagle_aux_hidden_state_layer_ids", msg: "#54526"},
+		{name: "aux ids null", opts: func(o *testckpt.Options) { o.AuxIDs = nil }, key: "eagle_aux_hidden_state_layer_ids", msg: "null"},
+		{name: "peagle 4 aux layers", opts: func(o *testckpt.Options) {
+			*o = testckpt.ForAlgorithm("peagle")
+			o.AuxIDs = []int{1, 2, 3, 4}
+		}, key: "eagle_aux_hidden_state_layer_ids", msg: "#54526"},
+		{name: "verifier null", cfg: func(m map[string]any) { sub(sub(m, "speculators_config"), "verifier")["name_or_path"] = nil }, key: "speculators_config.verifier.name_or_path", msg: "vllm serve"},
+		{name: "kv heads missing", cfg: func(m map[string]any) { delete(sub(m, "transformer_layer_config"), "num_key_value_heads") }, key: "transformer_layer_config.num_key_value_heads", msg: "class default"},
+		{name: "verifier_accept_k", cfg: func(m map[string]any) { proposal(m)["verifier_accept_k"] = json.Number("2") }, key: "speculators_config.proposal_methods[0].verifier_accept_k", msg: "vLLM ignores"},
+		{name: "auto_map missing", cfg: func(m map[string]any) { delete(m, "auto_map") }, key: "auto_map", msg: "missing"},
+		{name: "index total_size", opts: func(o *testckpt.Options) { o.MaxShardSize = 20000 }, dir: func(t *testing.T, dir string) {
+			p := filepath.Join(dir, "model.safetensors.index.json")
+			data, _ := os.ReadFile(p)
+			os.WriteFile(p, bytes.Replace(data, []byte(`"total_size": `), []byte(`"total_size": 1`), 1), 0o644)
+		}, key: "model.safetensors.index.json", msg: "total_size"},
+		{name: "index not canonical", opts: func(o *testckpt.Options) { o.MaxShardSize = 20000 }, dir: func(t *testing.T, dir string) {
+			p := filepath.Join(dir, "model.safetensors.index.json")
+			data, _ := os.ReadFile(p)
+			var buf bytes.Buffer
+			json.Compact(&buf, data)
+			os.WriteFile(p, buf.Bytes(), 0o644)
+		}, key: "model.safetensors.index.json", msg: "form transformers writes"},
+		{name: "mixed dtypes", dir: func(t *testing.T, dir string) {
+			editTensors(t, dir, func(ts map[string]*tensor) {
+				ts["norm.weight"] = &tensor{safetensors.F32, []int64{32}, make([]byte, 128)}
+				binary.LittleEndian.PutUint32(ts["norm.weight"].data, math.Float32bits(1.5))
+			})
+		}, key: "model.safetensors", msg: "mixed dtypes"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			o := base()
+			if tc.opts != nil {
+				tc.opts(&o)
+			}
+			dir := write(t, o)
+			if tc.cfg != nil {
+				editConfig(t, dir, tc.cfg)
+			}
+			if tc.dir != nil {
+				tc.dir(t, dir)
+			}
+			r := run(t, dir)
+			found := false
+			for _, f := range r.Findings {
+				found = found || (f.Severity == Warning && f.Key == tc.key && strings.Contains(f.Msg, tc.msg))
+			}
+			if !found {
+				t.Errorf("no warning with key %q and %q; findings:%s", tc.key, tc.msg, dump(r))
+			}
+			// A missing kv-head count changes the k/v shapes and a float32
+			// tensor breaks the dtype rule: both also give errors.
+			if tc.name != "mixed dtypes" && tc.name != "kv heads missing" && !r.OK() {
+				t.Errorf("errors:%s", dump(r))
+			}
+		})
+	}
+}
+
 // TestUntrainedWarnings: fresh-init weights, all-zero tensors and nn.Linear
 // default init draw warnings (not errors); all-ones norms draw none.
 func TestUntrainedWarnings(t *testing.T) {
@@ -639,4 +713,27 @@ func ExampleDir() {
 	// Output:
 	// warning eagle_aux_hidden_state_layer_ids
 	// ok
+}
+
+func BenchmarkDirTiny(b *testing.B) {
+	dir := b.TempDir()
+	if err := testckpt.Write(dir, testckpt.Tiny()); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Dir(dir); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// TestDFlashFiveAux: DFlash drafts commonly use five aux layers (z-lab);
+// the eagle3 fc limitation of vLLM does not apply to them.
+func TestDFlashFiveAux(t *testing.T) {
+	o := testckpt.ForAlgorithm("dflash")
+	o.AuxIDs = []int{2, 10, 18, 26, 34}
+	if r := run(t, write(t, o)); len(r.Findings) != 0 {
+		t.Errorf("findings:%s", dump(r))
+	}
 }

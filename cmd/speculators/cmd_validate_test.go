@@ -103,3 +103,30 @@ func TestInspectCommand(t *testing.T) {
 		t.Errorf("inspect of an empty dir: code %d, want 1", code)
 	}
 }
+
+// TestResaveThenValidate: resave without a cast reproduces the checkpoint
+// byte for byte and it still validates; with a cast it still validates.
+func TestResaveThenValidate(t *testing.T) {
+	src := tinyDir(t)
+	out := filepath.Join(t.TempDir(), "out")
+	if o, code := execute(t, "resave", src, "--output-path", out); code != 0 {
+		t.Fatalf("resave: %d\n%s", code, o)
+	}
+	for _, f := range []string{"config.json", "model.safetensors"} {
+		a, _ := os.ReadFile(filepath.Join(src, f))
+		b, _ := os.ReadFile(filepath.Join(out, f))
+		if len(a) == 0 || !bytes.Equal(a, b) {
+			t.Errorf("%s differs after resave", f)
+		}
+	}
+	if o, code := execute(t, "validate", out); code != 0 {
+		t.Errorf("validate after resave: %d\n%s", code, o)
+	}
+	cast := filepath.Join(t.TempDir(), "cast")
+	if o, code := execute(t, "resave", src, "--output-path", cast, "--dtype", "float16"); code != 0 {
+		t.Fatalf("resave --dtype: %d\n%s", code, o)
+	}
+	if o, code := execute(t, "validate", cast); code != 0 {
+		t.Errorf("validate after a float16 cast: %d\n%s", code, o)
+	}
+}

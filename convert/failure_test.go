@@ -401,3 +401,82 @@ func TestOutputIsInput(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+// TestEagle3FCNorm: fc_norm.N tensors are kept and set fc_norm; a source
+// with both fc_norm and input_norm is refused.
+func TestEagle3FCNorm(t *testing.T) {
+	dir := t.TempDir()
+	eagle3Source(t, filepath.Join(dir, "src"), func(ts []safetensors.Tensor) []safetensors.Tensor {
+		return append(ts, rnd("fc_norm.0.weight", 8), rnd("fc_norm.1.weight", 8), rnd("fc_norm.2.weight", 8))
+	})
+	verifier(t, filepath.Join(dir, "ver"))
+	out := filepath.Join(dir, "out")
+	res, err := Convert(Options{Algorithm: "eagle3", Source: filepath.Join(dir, "src"), Verifier: filepath.Join(dir, "ver"), OutputPath: out, DType: "bfloat16"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	requireValid(t, res)
+	c, _ := loadConfig(t, out)
+	if !c.EagleFields().FCNorm || c.EagleFields().NormBeforeFC || c.DType != "bfloat16" {
+		t.Errorf("fc_norm %v norm_before_fc %v dtype %s", c.EagleFields().FCNorm, c.EagleFields().NormBeforeFC, c.DType)
+	}
+	ck, _ := safetensors.OpenDir(out)
+	defer ck.Close()
+	src, _ := safetensors.OpenDir(filepath.Join(dir, "src"))
+	defer src.Close()
+	for _, n := range []string{"fc_norm.0.weight", "fc_norm.2.weight"} {
+		got, err := ck.Float32(n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, _ := src.Float32(n)
+		for i := range want {
+			if got[i] != safetensors.BF16ToFloat32(safetensors.Float32ToBF16(want[i])) {
+				t.Fatalf("%s[%d] = %v, want bf16(%v)", n, i, got[i], want[i])
+			}
+		}
+	}
+	eagle3Source(t, filepath.Join(dir, "src2"), func(ts []safetensors.Tensor) []safetensors.Tensor {
+		return append(ts, rnd("fc_norm.0.weight", 8), rnd("input_norm.weight", 24))
+	})
+	if _, err := Convert(Options{Algorithm: "eagle3", Source: filepath.Join(dir, "src2"), Verifier: filepath.Join(dir, "ver"), OutputPath: filepath.Join(dir, "out2")}); err == nil || !strings.Contains(err.Error(), "norm_before_fc and fc_norm") {
+		t.Errorf("both norms: %v", err)
+	}
+}
+
+// TestEagle1: the EAGLE-1 layout (fc.bias, no extra layernorms) converts to
+// the historical eagle form with fusion_bias and without layernorms.
+func TestEagle1(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src")
+	writeConfig(t, src, map[string]any{"hidden_size": 8, "intermediate_size": 12, "num_attention_heads": 2, "num_key_value_heads": 1, "vocab_size": 32})
+	ts := decoderTensors("layers.0.", 8, 8, 4, 12, 8, false)
+	ts = dropTensor(ts, "layers.0.input_layernorm.weight")
+	ts = append(ts, rnd("embed_tokens.weight", 32, 8), rnd("fc.weight", 8, 16), rnd("fc.bias", 8))
+	if err := safetensors.WriteFile(filepath.Join(src, "model.safetensors"), ts, nil); err != nil {
+		t.Fatal(err)
+	}
+	verifier(t, filepath.Join(dir, "ver"))
+	out := filepath.Join(dir, "out")
+	res, err := Convert(Options{Algorithm: "eagle", Source: src, Verifier: filepath.Join(dir, "ver"), OutputPath: out})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Report != nil || res.Tensors != 10 {
+		t.Errorf("report %v tensors %d", res.Report, res.Tensors)
+	}
+	raw, _ := readJSON(filepath.Join(out, "config.json"))
+	if raw["fusion_bias"] != true || raw["layernorms"] != false {
+		t.Errorf("fusion_bias %v layernorms %v", raw["fusion_bias"], raw["layernorms"])
+	}
+	ck, _ := safetensors.OpenDir(out)
+	defer ck.Close()
+	for _, n := range []string{"fusion_fc.weight", "fusion_fc.bias", "transformer.self_attn.q_proj.weight", "transformer.post_attention_layernorm.weight"} {
+		if _, ok := ck.Info(n); !ok {
+			t.Errorf("%s missing", n)
+		}
+	}
+	if _, ok := ck.Info("embed_tokens.weight"); ok {
+		t.Error("embed_tokens.weight kept")
+	}
+}

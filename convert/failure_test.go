@@ -480,3 +480,33 @@ func TestEagle1(t *testing.T) {
 		t.Error("embed_tokens.weight kept")
 	}
 }
+
+// TestKernelCopyPath: with a writer that accepts io.ReaderFrom, unconverted
+// pieces of a safetensors source are copied from the file handle (the
+// copy_file_range path) and give the same bytes as the buffered path.
+func TestKernelCopyPath(t *testing.T) {
+	dir := t.TempDir()
+	eagle3Source(t, dir, nil)
+	src, err := OpenSource(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	fc, _ := src.Tensor("fc.weight")
+	if fc.fh == nil {
+		t.Fatal("safetensors tensor without a file handle")
+	}
+	for _, o := range []Output{whole("fc", fc), colRange("fc", fc, 8, 16), rowRange("fc", fc, 2, 5)} {
+		var fast bytes.Buffer // implements io.ReaderFrom
+		if err := writePieces(&fast, &o, o.DType); err != nil {
+			t.Fatal(err)
+		}
+		var slow bytes.Buffer
+		if err := writePieces(struct{ io.Writer }{&slow}, &o, o.DType); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(fast.Bytes(), slow.Bytes()) || int64(fast.Len()) != o.numBytes() {
+			t.Errorf("%v: kernel-copy path differs", o.Shape)
+		}
+	}
+}

@@ -92,6 +92,10 @@ type Tensor struct {
 	// File is the file holding the tensor (for error messages).
 	File    string
 	section func(off, n int64) (io.Reader, func() error, error)
+	// fh and base, when set, say the tensor's bytes lie at byte base of fh,
+	// so a writer that accepts io.ReaderFrom can copy them in the kernel.
+	fh   *os.File
+	base int64
 }
 
 // NumBytes is the size of the tensor's data.
@@ -225,7 +229,7 @@ func (s *Source) openSafetensors() error {
 		path := f.Path()
 		for _, info := range f.Tensors() {
 			info := info
-			t := &Tensor{Name: info.Name, DType: info.DType, Shape: info.Shape, File: path}
+			t := &Tensor{Name: info.Name, DType: info.DType, Shape: info.Shape, File: path, fh: fh, base: base + info.Begin}
 			t.section = func(off, n int64) (io.Reader, func() error, error) {
 				return io.NewSectionReader(fh, base+info.Begin+off, n), nop, nil
 			}

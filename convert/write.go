@@ -104,7 +104,23 @@ func writePieces(w io.Writer, o *Output, dst safetensors.DType) error {
 		conv = make([]byte, chunkBytes/o.DType.Size()*dst.Size())
 	}
 	es := o.DType.Size()
+	rf, canReadFrom := w.(io.ReaderFrom)
 	for _, p := range o.Pieces {
+		if conv == nil && canReadFrom && p.T.fh != nil {
+			// Kernel copy (copy_file_range) of an unconverted range. The
+			// source handle's offset is only used here, by one writer.
+			if _, err := p.T.fh.Seek(p.T.base+p.Off, io.SeekStart); err != nil {
+				return fmt.Errorf("%s: seek %s: %w", p.T.File, p.T.Name, err)
+			}
+			n, err := rf.ReadFrom(io.LimitReader(p.T.fh, p.N))
+			if err == nil && n != p.N {
+				err = io.ErrUnexpectedEOF
+			}
+			if err != nil {
+				return fmt.Errorf("%s: copy %s: %w", p.T.File, p.T.Name, err)
+			}
+			continue
+		}
 		r, closer, err := p.T.Section(p.Off, p.N)
 		if err != nil {
 			return err

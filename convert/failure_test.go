@@ -510,3 +510,30 @@ func TestKernelCopyPath(t *testing.T) {
 		}
 	}
 }
+
+// TestKernelCopyTorch: the same for a pytorch_model.bin source (stored zip
+// entries), including its non-contiguous lm_head, which has no file range.
+func TestKernelCopyTorch(t *testing.T) {
+	src, err := OpenSource("testdata/eagle3_bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	for _, n := range src.Names() {
+		tt, _ := src.Tensor(n)
+		o := whole(n, tt)
+		var fast, slow bytes.Buffer
+		if err := writePieces(&fast, &o, o.DType); err != nil {
+			t.Fatal(err)
+		}
+		if err := writePieces(struct{ io.Writer }{&slow}, &o, o.DType); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(fast.Bytes(), slow.Bytes()) {
+			t.Errorf("%s: kernel-copy path differs", n)
+		}
+		if (tt.fh == nil) != (n == "lm_head.weight") {
+			t.Errorf("%s: file range %v", n, tt.fh != nil)
+		}
+	}
+}

@@ -255,6 +255,9 @@ func (s *Source) openTorch(path string) error {
 			return fmt.Errorf("%s: tensor %s has an unsupported dtype", path, name)
 		}
 		t := &Tensor{Name: name, DType: pt.DType(), Shape: pt.Shape(), File: path, section: pt.Section}
+		if fh, off, ok := pt.FileRange(); ok {
+			t.fh, t.base = fh, off
+		}
 		if err := s.add(t); err != nil {
 			return err
 		}

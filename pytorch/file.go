@@ -435,3 +435,20 @@ func (t *Tensor) Bytes() ([]byte, error) {
 	gather(0, 0)
 	return out, nil
 }
+
+// FileRange reports where a contiguous tensor's bytes lie in the checkpoint
+// file when its storage is stored uncompressed (as torch.save writes it), so
+// a caller can copy them without reading them into memory (copy_file_range).
+// The file must only be read positionally (ReadAt) by others while a caller
+// uses its offset.
+func (t *Tensor) FileRange() (f *os.File, offset int64, ok bool) {
+	e := t.file.entries[t.storage.key]
+	if !t.Contiguous() || e.Method != zip.Store {
+		return nil, 0, false
+	}
+	do, err := e.DataOffset()
+	if err != nil {
+		return nil, 0, false
+	}
+	return t.file.f, do + t.offset*int64(t.DType().Size()), true
+}

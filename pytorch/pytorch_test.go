@@ -313,3 +313,29 @@ func FuzzUnpickle(f *testing.F) {
 		}
 	})
 }
+
+func TestFileRange(t *testing.T) {
+	f, err := Open("testdata/dtypes.pt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for _, name := range f.Names() {
+		tt, _ := f.Tensor(name)
+		fh, off, ok := tt.FileRange()
+		if ok != tt.Contiguous() {
+			t.Errorf("%s: FileRange ok=%v, contiguous %v", name, ok, tt.Contiguous())
+		}
+		if !ok {
+			continue
+		}
+		got := make([]byte, tt.NumBytes())
+		if _, err := fh.ReadAt(got, off); err != nil {
+			t.Fatal(err)
+		}
+		want, _ := tt.Bytes()
+		if !bytes.Equal(got, want) {
+			t.Errorf("%s: FileRange bytes differ", name)
+		}
+	}
+}

@@ -28,7 +28,8 @@ var legacyMagic = []byte{0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0
 // File is an open PyTorch zip checkpoint whose pickle named a state dict.
 type File struct {
 	path     string
-	f        *os.File
+	f        *os.File    // nil when reading from memory
+	r        io.ReaderAt // the archive bytes
 	zr       *zip.Reader
 	entries  map[string]*zip.File // storage key -> entry
 	prefix   string
@@ -123,35 +124,38 @@ func Open(path string) (*File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pytorch: %w", err)
 	}
-	tf, err := open(path, f)
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("pytorch: %w", err)
+	}
+	tf, err := open(path, f, st.Size())
 	if err != nil {
 		f.Close()
 		return nil, fmt.Errorf("pytorch: %s: %w", path, err)
 	}
+	tf.f = f
 	return tf, nil
 }
 
-func open(name string, f *os.File) (*File, error) {
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
+// open reads an archive of size bytes from r; name labels errors.
+func open(name string, r io.ReaderAt, size int64) (*File, error) {
 	head := make([]byte, len(legacyMagic))
-	n, _ := f.ReadAt(head, 0)
+	n, _ := r.ReadAt(head, 0)
 	if n == len(legacyMagic) && bytes.Equal(head, legacyMagic) {
 		return nil, errors.New("legacy (pre-1.6, non-zip) torch serialization is not supported; re-save it with a newer PyTorch (torch.save writes the zip format by default since 1.6) or convert it to safetensors")
 	}
 	if n >= 2 && head[0] == 0x80 {
 		return nil, errors.New("a bare pickle, not a torch zip checkpoint; refusing to read it")
 	}
-	zr, err := zip.NewReader(f, st.Size())
+	zr, err := zip.NewReader(r, size)
 	if err != nil {
 		return nil, fmt.Errorf("not a torch zip checkpoint: %w", err)
 	}
 	if len(zr.File) > maxEntries {
 		return nil, fmt.Errorf("%d zip entries (at most %d)", len(zr.File), maxEntries)
 	}
-	tf := &File{path: name, f: f, zr: zr, entries: map[string]*zip.File{}, tensors: map[string]*Tensor{}, storages: map[string]*storageRef{}}
+	tf := &File{path: name, r: r, zr: zr, entries: map[string]*zip.File{}, tensors: map[string]*Tensor{}, storages: map[string]*storageRef{}}
 	var pkl *zip.File
 	for _, e := range zr.File {
 		dir, base := path.Split(e.Name)
@@ -319,7 +323,12 @@ func findStateDict(obj any, depth int) (*dict, error) {
 }
 
 // Close closes the file.
-func (tf *File) Close() error { return tf.f.Close() }
+func (tf *File) Close() error {
+	if tf.f == nil {
+		return nil
+	}
+	return tf.f.Close()
+}
 
 // Path is the path given to Open.
 func (tf *File) Path() string { return tf.path }
@@ -343,7 +352,7 @@ func (tf *File) storageSection(s *storageRef, off, n int64) (io.Reader, func() e
 		if err != nil {
 			return nil, nil, fmt.Errorf("storage %s: %w", s.key, err)
 		}
-		return io.NewSectionReader(tf.f, do+off, n), func() error { return nil }, nil
+		return io.NewSectionReader(tf.r, do+off, n), func() error { return nil }, nil
 	}
 	rc, err := e.Open()
 	if err != nil {
@@ -443,7 +452,7 @@ func (t *Tensor) Bytes() ([]byte, error) {
 // uses its offset.
 func (t *Tensor) FileRange() (f *os.File, offset int64, ok bool) {
 	e := t.file.entries[t.storage.key]
-	if !t.Contiguous() || e.Method != zip.Store {
+	if t.file.f == nil || !t.Contiguous() || e.Method != zip.Store {
 		return nil, 0, false
 	}
 	do, err := e.DataOffset()

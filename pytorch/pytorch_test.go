@@ -339,3 +339,32 @@ func TestFileRange(t *testing.T) {
 		}
 	}
 }
+
+// FuzzOpen runs whole archives (zip, pickle, storages) through Open and
+// reads every tensor it accepts.
+func FuzzOpen(f *testing.F) {
+	for _, name := range []string{"dtypes.pt", "nested.pt", "evil_getattr.pt", "legacy.pt"} {
+		b, err := os.ReadFile(filepath.Join("testdata", name))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		tf, err := open("fuzz", bytes.NewReader(data), int64(len(data)))
+		if err != nil {
+			return
+		}
+		defer tf.Close()
+		for _, n := range tf.Names() {
+			tt, _ := tf.Tensor(n)
+			if tt.NumBytes() > 1<<20 {
+				continue
+			}
+			b, err := tt.Bytes()
+			if err == nil && int64(len(b)) != tt.NumBytes() {
+				t.Fatalf("%s: %d bytes, want %d", n, len(b), tt.NumBytes())
+			}
+		}
+	})
+}

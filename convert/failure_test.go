@@ -537,3 +537,29 @@ func TestKernelCopyTorch(t *testing.T) {
 		}
 	}
 }
+
+// TestShardedOutput: a small max shard size gives HF shards plus an index
+// that validate accepts, with the same tensors as a single file.
+func TestShardedOutput(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "out")
+	res, err := Convert(Options{Algorithm: "eagle3", Source: "testdata/eagle3_bin", Verifier: "testdata/verifier_llama", OutputPath: out, MaxShardSize: 600})
+	if err != nil {
+		t.Fatal(err)
+	}
+	requireValid(t, res)
+	if _, err := os.Stat(filepath.Join(out, safetensors.IndexFileName)); err != nil {
+		t.Fatal("no index written")
+	}
+	checkTensors(t, out, loadExpected(t, "eagle3_bin"))
+}
+
+func TestBadDType(t *testing.T) {
+	_, err := Convert(Options{Algorithm: "eagle3", Source: "testdata/eagle3_bin", Verifier: "testdata/verifier_llama", OutputPath: filepath.Join(t.TempDir(), "o"), DType: "int8"})
+	if err == nil || !strings.Contains(err.Error(), "--dtype") {
+		t.Fatalf("err = %v", err)
+	}
+	_, err = Convert(Options{Algorithm: "eagle3", Source: "testdata/eagle3_bin", Verifier: "testdata/verifier_llama", OutputPath: filepath.Join(t.TempDir(), "o"), Kwargs: map[string]any{"num_speculative_steps": json.Number("2")}})
+	if err == nil || !strings.Contains(err.Error(), "num_speculative_steps") {
+		t.Fatalf("err = %v", err)
+	}
+}

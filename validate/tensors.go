@@ -357,13 +357,21 @@ func (r *Report) checkDTypes(c *config.Speculator, floats map[safetensors.DType]
 		for _, d := range sortedKeys(floats) {
 			parts = append(parts, fmt.Sprintf("%s (%d tensors, e.g. %s)", d, len(floats[d]), floats[d][0]))
 		}
-		r.add(Warning, "model.safetensors", "float tensors have mixed dtypes: %s; writers cast every float tensor to one dtype", strings.Join(parts, ", "))
+		// Name a tensor of the rarest dtype: the likely odd one out.
+		rare := sortedKeys(floats)[0]
+		for d, ns := range floats {
+			if len(ns) < len(floats[rare]) || (len(ns) == len(floats[rare]) && d < rare) {
+				rare = d
+			}
+		}
+		r.add(Warning, floats[rare][0], "float tensors have mixed dtypes: %s; writers cast every float tensor to one dtype", strings.Join(parts, ", "))
 	}
 	want := c.FloatDType()
 	if want == "" || len(floats) == 0 {
 		return
 	}
-	for d, ns := range floats {
+	for _, d := range sortedKeys(floats) {
+		ns := floats[d]
 		if d.TorchName() != want {
 			key := "dtype"
 			if c.DType == "" {

@@ -561,7 +561,7 @@ func TestWarnings(t *testing.T) {
 				ts["norm.weight"] = &tensor{safetensors.F32, []int64{32}, make([]byte, 128)}
 				binary.LittleEndian.PutUint32(ts["norm.weight"].data, math.Float32bits(1.5))
 			})
-		}, key: "model.safetensors", msg: "mixed dtypes"},
+		}, key: "norm.weight", msg: "mixed dtypes"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

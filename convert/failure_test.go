@@ -563,3 +563,31 @@ func TestBadDType(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+// TestStitchFailures: a finetuned tensor the verifier lacks, or with another
+// shape, is an error naming it, and nothing is written.
+func TestStitchFailures(t *testing.T) {
+	for _, tc := range []struct {
+		tensor safetensors.Tensor
+		want   string
+	}{
+		{rnd("mtp_layers.0.mlp.bogus.weight", 2, 2), "mtp.layers.0.mlp.bogus.weight (from finetuned mtp_layers.0.mlp.bogus.weight) is not in the verifier"},
+		{rnd("mtp_layers.0.final_layernorm.weight", 9), "mtp.norm.weight: finetuned shape [9], verifier [8]"},
+		{rnd("model.layers.0.input_layernorm.weight", 8), "not part of an MTP head"},
+	} {
+		dir := t.TempDir()
+		ft := filepath.Join(dir, "ft")
+		os.MkdirAll(ft, 0o755)
+		if err := safetensors.WriteFile(filepath.Join(ft, "model.safetensors"), []safetensors.Tensor{tc.tensor}, nil); err != nil {
+			t.Fatal(err)
+		}
+		out := filepath.Join(dir, "out")
+		_, err := Stitch(StitchOptions{Finetuned: ft, Verifier: "testdata/mtp_verifier/", OutputPath: out})
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("err = %v, want %q", err, tc.want)
+		}
+		if _, err := os.Stat(out); err == nil {
+			t.Error("output written")
+		}
+	}
+}

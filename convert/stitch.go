@@ -94,7 +94,10 @@ func Stitch(opts StitchOptions) (*StitchResult, error) {
 		if vt.DType != o.DType && !(vt.DType.IsFloat() && o.DType.IsFloat()) {
 			return nil, fmt.Errorf("stitch-mtp: %s: finetuned dtype %s cannot replace verifier %s", name, o.DType, vt.DType)
 		}
-		byFile[vt.File] = append(byFile[vt.File], name)
+		if filepath.Dir(filepath.Clean(vt.File)) != filepath.Clean(verDir) {
+			return nil, fmt.Errorf("stitch-mtp: %s lives in %s, outside the verifier directory", name, vt.File)
+		}
+		byFile[filepath.Base(vt.File)] = append(byFile[filepath.Base(vt.File)], name)
 	}
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return nil, fmt.Errorf("stitch-mtp: %w", err)
@@ -115,7 +118,7 @@ func Stitch(opts StitchOptions) (*StitchResult, error) {
 			}
 			return os.MkdirAll(filepath.Join(out, rel), 0o755)
 		}
-		if _, rewrite := byFile[p]; rewrite {
+		if _, rewrite := byFile[rel]; rewrite {
 			return nil
 		}
 		res.Copied++
@@ -125,11 +128,11 @@ func Stitch(opts StitchOptions) (*StitchResult, error) {
 		return nil, fmt.Errorf("stitch-mtp: copy %s: %w", verDir, err)
 	}
 	for _, file := range sortedNames(byFile) {
-		if err := rewriteShard(file, filepath.Join(out, filepath.Base(file)), ver, repl); err != nil {
+		if err := rewriteShard(filepath.Join(verDir, file), filepath.Join(out, file), ver, repl); err != nil {
 			return nil, fmt.Errorf("stitch-mtp: rewrite %s: %w", file, err)
 		}
-		logf("rewrote %s (%d tensors replaced)", filepath.Base(file), len(byFile[file]))
-		res.Rewritten = append(res.Rewritten, filepath.Base(file))
+		logf("rewrote %s (%d tensors replaced)", file, len(byFile[file]))
+		res.Rewritten = append(res.Rewritten, file)
 	}
 	return res, nil
 }

@@ -11,7 +11,8 @@ Outputs (committed, a few KB each) go next to this script:
     evil_os_system.pt   a torch zip whose pickle calls os.system via __reduce__
     evil_eval.pt        the same with builtins.eval
     evil_getattr.pt     a nested call hidden inside a tensor dict
-    legacy.pt        the pre-1.6 non-zip format
+    legacy.pt        the pre-1.6 non-zip format (its storage keys are object
+                     addresses, so this file differs on every run)
 """
 import collections
 import json

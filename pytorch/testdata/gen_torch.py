@@ -7,7 +7,7 @@ Outputs (committed, a few KB each) go next to this script:
                      shared storages, an nn.Parameter, an empty tensor
     nested.pt        {"state_dict": {...}, "epoch": 3, "note": "x"}
     expected.json    for each file and tensor: dtype, shape and the hex of
-                     its C-contiguous little-endian bytes, plus the zip prefix
+                     its C-contiguous little-endian bytes
     evil_os_system.pt   a torch zip whose pickle calls os.system via __reduce__
     evil_eval.pt        the same with builtins.eval
     evil_getattr.pt     a nested call hidden inside a tensor dict

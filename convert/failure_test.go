@@ -591,3 +591,29 @@ func TestStitchFailures(t *testing.T) {
 		}
 	}
 }
+
+// TestCastTables: the direct F16<->BF16 tables agree with going through
+// float32 for every bit pattern.
+func TestCastTables(t *testing.T) {
+	src := make([]byte, 2*65536)
+	for i := 0; i < 65536; i++ {
+		binary.LittleEndian.PutUint16(src[2*i:], uint16(i))
+	}
+	for _, c := range [][2]safetensors.DType{{safetensors.F16, safetensors.BF16}, {safetensors.BF16, safetensors.F16}} {
+		got := convertFloat(make([]byte, 2*65536), src, c[0], c[1])
+		for i := 0; i < 65536; i++ {
+			var f float32
+			var want uint16
+			if c[0] == safetensors.F16 {
+				f = safetensors.F16ToFloat32(uint16(i))
+				want = safetensors.Float32ToBF16(f)
+			} else {
+				f = safetensors.BF16ToFloat32(uint16(i))
+				want = safetensors.Float32ToF16(f)
+			}
+			if g := binary.LittleEndian.Uint16(got[2*i:]); g != want {
+				t.Fatalf("%s %04x -> %s %04x, want %04x", c[0], i, c[1], g, want)
+			}
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"sync"
 
 	"github.com/speculators-go/speculators/safetensors"
 )
@@ -164,6 +165,18 @@ func convertFloat(dstBuf, src []byte, from, to safetensors.DType) []byte {
 			binary.LittleEndian.PutUint32(out[4*i:], uint32(binary.LittleEndian.Uint16(src[2*i:]))<<16)
 		}
 		return out
+	case from == safetensors.F16 && to == safetensors.BF16:
+		t := f16ToBF16Table()
+		for i := 0; i < n; i++ {
+			binary.LittleEndian.PutUint16(out[2*i:], t[binary.LittleEndian.Uint16(src[2*i:])])
+		}
+		return out
+	case from == safetensors.BF16 && to == safetensors.F16:
+		t := bf16ToF16Table()
+		for i := 0; i < n; i++ {
+			binary.LittleEndian.PutUint16(out[2*i:], t[binary.LittleEndian.Uint16(src[2*i:])])
+		}
+		return out
 	case from == safetensors.F32 && to == safetensors.BF16:
 		for i := 0; i < n; i++ {
 			binary.LittleEndian.PutUint16(out[2*i:], f32ToBF16(binary.LittleEndian.Uint32(src[4*i:])))
@@ -208,6 +221,25 @@ func f32ToBF16(b uint32) uint16 {
 	}
 	return uint16((b + 0x7fff + (b>>16)&1) >> 16)
 }
+
+// Direct 16-bit to 16-bit tables: every F16 pattern widened exactly and
+// rounded to BF16, and the reverse; built on first use.
+var (
+	f16ToBF16Table = sync.OnceValue(func() *[65536]uint16 {
+		var t [65536]uint16
+		for i := range t {
+			t[i] = f32ToBF16(math.Float32bits(f16Table[i]))
+		}
+		return &t
+	})
+	bf16ToF16Table = sync.OnceValue(func() *[65536]uint16 {
+		var t [65536]uint16
+		for i := range t {
+			t[i] = safetensors.Float32ToF16(math.Float32frombits(uint32(i) << 16))
+		}
+		return &t
+	})
+)
 
 // f16Table widens every half bit pattern.
 var f16Table = func() (t [65536]float32) {

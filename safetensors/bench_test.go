@@ -1,6 +1,7 @@
 package safetensors
 
 import (
+	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -79,6 +80,31 @@ func readAll(b testing.TB, path string, bufs map[string][]float32) int64 {
 		}
 	}
 	return n
+}
+
+// touchAll maps path and reads every byte of every tensor through the
+// zero-copy views (what a consumer of Bytes does), returning a checksum.
+func touchAll(b testing.TB, path string) uint64 {
+	f, err := Open(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	var sum uint64
+	for _, name := range f.Names() {
+		v, err := f.Bytes(name)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for len(v) >= 8 {
+			sum ^= binary.LittleEndian.Uint64(v)
+			v = v[8:]
+		}
+		for _, c := range v {
+			sum ^= uint64(c)
+		}
+	}
+	return sum
 }
 
 // BenchmarkRead: mmap a 64 MB file and convert every tensor to float32
@@ -191,7 +217,9 @@ func TestThroughputVsCp(t *testing.T) {
 	if n, _ := strconv.Atoi(os.Getenv("SAFETENSORS_BENCH_ROUNDS")); n > 0 {
 		rounds = n
 	}
-	var wr, rd, rdInto, cp, cpSync []float64
+	var wr, wrNoWB, rd, rdInto, rdView, cp, cpSync []float64
+	ab := os.Getenv("SAFETENSORS_BENCH_AB") != ""
+	defer func() { writebackEnabled = true }()
 	bufs := map[string][]float32{}
 	for round := range rounds + 1 {
 		os.Remove(p)
@@ -201,6 +229,18 @@ func TestThroughputVsCp(t *testing.T) {
 				t.Fatal(err)
 			}
 		})
+		var wn float64
+		if ab { // the same write without early writeback
+			os.Remove(p)
+			run("sync")
+			writebackEnabled = false
+			wn = timeIt(func() {
+				if err := WriteFile(p, ts, map[string]string{"format": "pt"}); err != nil {
+					t.Fatal(err)
+				}
+			})
+			writebackEnabled = true
+		}
 		run("sync")
 		c := timeIt(func() { run("cp", p, cpDst) })
 		os.Remove(cpDst)
@@ -210,8 +250,10 @@ func TestThroughputVsCp(t *testing.T) {
 		run("sync")
 		r := timeIt(func() { readAll(t, p, nil) })
 		ri := timeIt(func() { readAll(t, p, bufs) })
+		rv := timeIt(func() { touchAll(t, p) })
 		if round > 0 {
 			wr, cp, cpSync, rd, rdInto = append(wr, w), append(cp, c), append(cpSync, cs), append(rd, r), append(rdInto, ri)
+			wrNoWB, rdView = append(wrNoWB, wn), append(rdView, rv)
 		}
 	}
 	med := func(v []float64) float64 { s := slices.Clone(v); slices.Sort(s); return s[len(s)/2] }
@@ -221,9 +263,12 @@ func TestThroughputVsCp(t *testing.T) {
 		gb, rounds, med(wr), med(rd), med(rdInto), med(cp), med(cpSync))
 	t.Logf("throughput GB/s: write %.2f, read %.2f, read into buffers %.2f, cp %.2f, cp+fsync %.2f",
 		gb/med(wr), gb/med(rd), gb/med(rdInto), gb/med(cp), gb/med(cpSync))
-	t.Logf("RATIOS (throughput vs cp): write %.2fx cp, %.2fx cp+fsync; read %.2fx cp (Float32), %.2fx cp (ReadFloat32 into buffers)",
-		med(cp)/med(wr), med(cpSync)/med(wr), med(cp)/med(rd), med(cp)/med(rdInto))
-	t.Logf("raw s: write %.3f read %.3f readInto %.3f cp %.3f cp+fsync %.3f", wr, rd, rdInto, cp, cpSync)
+	t.Logf("RATIOS (throughput vs cp): write %.2fx cp, %.2fx cp+fsync; read %.2fx cp (Float32), %.2fx cp (ReadFloat32 into buffers), %.2fx cp (Bytes views, every byte read)",
+		med(cp)/med(wr), med(cpSync)/med(wr), med(cp)/med(rd), med(cp)/med(rdInto), med(cp)/med(rdView))
+	if ab {
+		t.Logf("A/B: write with early writeback %.3f s, without %.3f s (medians); raw without %.3f", med(wr), med(wrNoWB), wrNoWB)
+	}
+	t.Logf("raw s: write %.3f read %.3f readInto %.3f readViews %.3f cp %.3f cp+fsync %.3f", wr, rd, rdInto, rdView, cp, cpSync)
 }
 
 // BenchmarkOpenLargeHeader: parsing and validating a 20k-tensor header.

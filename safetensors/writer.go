@@ -243,7 +243,7 @@ func writeAtomic(path string, fill func(w io.Writer) error) (err error) {
 			os.Remove(tmp.Name())
 		}
 	}()
-	bw := bufio.NewWriterSize(tmp, 4<<20)
+	bw := bufio.NewWriterSize(&writebackWriter{f: tmp}, 4<<20)
 	if err := fill(bw); err != nil {
 		return fmt.Errorf("safetensors: %s: %w", path, err)
 	}
@@ -263,6 +263,29 @@ func writeAtomic(path string, fill func(w io.Writer) error) (err error) {
 		return fmt.Errorf("safetensors: %w", err)
 	}
 	return syncDir(dir)
+}
+
+// writebackWriter starts writeback every writebackChunk bytes (see
+// startWriteback); on a 1 GB file this halved the time to a durable file
+// in an interleaved A/B test here.
+type writebackWriter struct {
+	f            *os.File
+	off, started int64
+}
+
+const writebackChunk = 32 << 20
+
+// writebackEnabled is switched off only by the A/B benchmark.
+var writebackEnabled = true
+
+func (w *writebackWriter) Write(p []byte) (int, error) {
+	n, err := w.f.Write(p)
+	w.off += int64(n)
+	if writebackEnabled && w.off-w.started >= writebackChunk {
+		startWriteback(w.f, w.started, w.off-w.started)
+		w.started = w.off
+	}
+	return n, err
 }
 
 func syncDir(dir string) error {

@@ -14,7 +14,7 @@
 //
 // Conversion streams: each output tensor is a list of byte ranges of source
 // tensors (Output, Piece), written through the safetensors streaming writer
-// in 4 MiB chunks, so memory stays near one chunk whatever the model size.
+// in 128 KiB chunks, so memory stays near one chunk whatever the model size.
 //
 // Shape legend: H hidden, V verifier vocabulary, Vd draft vocabulary, A aux
 // layers, Hq heads*head_dim, Hkv kv_heads*head_dim, I intermediate, E experts.

@@ -76,10 +76,10 @@ func ParseLoss(spec string) ([]LossTerm, error) {
 // StepMetrics are the raw sums of one TTT step (training-spec §5.6), kept
 // as sum/total pairs so batches and ranks can be added before dividing.
 type StepMetrics struct {
-	LossSum, LossTotal       float64   // γ^k-weighted step loss (loss_k)
-	TermSum                  []float64 // per term, unweighted by the term weight (only with > 1 term)
-	FullCorrect, FullTotal   float64
-	CondCorrect, CondTotal   float64
+	LossSum, LossTotal     float64   // γ^k-weighted step loss (loss_k)
+	TermSum                []float64 // per term, unweighted by the term weight (only with > 1 term)
+	FullCorrect, FullTotal float64
+	CondCorrect, CondTotal float64
 }
 
 // Metrics gathers the step metrics of one or more batches.

@@ -235,4 +235,3 @@ func resolveKey(names []string, candidates []string) string {
 	}
 	return ""
 }
-

@@ -4,6 +4,7 @@ import (
 	"math"
 	"testing"
 
+	"github.com/speculators-go/speculators/config"
 	"github.com/speculators-go/speculators/tensor"
 )
 
@@ -233,5 +234,34 @@ func TestForwardAllocs(t *testing.T) {
 		t.Errorf("%v allocations per step", n)
 	} else {
 		t.Logf("%v allocations per step (compute-core closures)", n)
+	}
+}
+
+func TestNewRejectsHostileConfigs(t *testing.T) {
+	_, g := loadGolden(t, "llama_default")
+	neg := -8
+	three := 3
+	edits := map[string]func(*config.Speculator){
+		"huge": func(c *config.Speculator) {
+			c.TransformerLayerConfig.HiddenSize, c.TransformerLayerConfig.VocabSize, c.Eagle3.DraftVocabSize = 1<<20, 1<<20, 1<<20
+		},
+		"vd > v":        func(c *config.Speculator) { c.Eagle3.DraftVocabSize = c.TransformerLayerConfig.VocabSize + 1 },
+		"kv heads":      func(c *config.Speculator) { c.TransformerLayerConfig.NumKeyValueHeads = &three },
+		"zero layers":   func(c *config.Speculator) { c.TransformerLayerConfig.NumHiddenLayers = 0 },
+		"negative head": func(c *config.Speculator) { c.TransformerLayerConfig.HeadDim = &neg },
+		"both norms":    func(c *config.Speculator) { c.Eagle3.FCNorm = true },
+		"gelu":          func(c *config.Speculator) { c.TransformerLayerConfig.HiddenAct = "gelu" },
+		"mistral":       func(c *config.Speculator) { c.TransformerLayerConfig.ModelType = "mistral" },
+		"bad eps":       func(c *config.Speculator) { c.TransformerLayerConfig.RMSNormEps = "x" },
+		"bad rope": func(c *config.Speculator) {
+			c.TransformerLayerConfig.RopeScaling = map[string]any{"rope_type": "dynamic2"}
+		},
+	}
+	for name, edit := range edits {
+		c := goldenConfig(t, g)
+		edit(c)
+		if _, err := New(c, Options{}); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
 	}
 }

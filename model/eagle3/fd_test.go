@@ -20,7 +20,7 @@ func TestFiniteDifference(t *testing.T) {
 			// tv, nla and lk_hybrid have kinks where p = q, and the golden
 			// targets put many positions exactly there, so the differences
 			// use the smooth losses (the others are checked against autograd).
-			terms := []LossTerm{{tensor.LossKL, 0.4}, {tensor.LossRKL, 0.3}, {tensor.LossJSD, 0.2}, {tensor.LossCE, 0.1}}
+			terms := []LossTerm{{Kind: tensor.LossKL, Weight: 0.4}, {Kind: tensor.LossRKL, Weight: 0.3}, {Kind: tensor.LossJSD, Weight: 0.2}, {Kind: tensor.LossCE, Weight: 0.1}}
 			opt := StepOptions{TTTSteps: g.K, StepDecay: g.Gamma, Loss: terms}
 			loss := func() float64 {
 				met, err := m.Forward(ws, b, opt)

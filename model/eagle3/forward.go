@@ -284,7 +284,7 @@ func (m *Model) Forward(ws *Workspace, b *Batch, opt StepOptions) (*Metrics, err
 	return met, nil
 }
 
-var defaultLoss = []LossTerm{{tensor.LossKL, 1}}
+var defaultLoss = []LossTerm{{Kind: tensor.LossKL, Weight: 1}}
 
 // stepLoss computes the loss, its gradient (into ws.dlog) and the metrics
 // of step k: logits[:T−k] against targets[k:], mask[k:] (§5.5).
@@ -303,14 +303,14 @@ func (m *Model) stepLoss(ws *Workspace, k int, gamma float64, eta float32) {
 	tg := ws.tgt[k*Vd : T*Vd]
 	var total float64
 	for i, term := range ws.terms {
-		w := float32(decay * term.Weight)
+		w := float32(decay) * term.Weight
 		var v float32
 		if term.Weight != 0 {
-			v = tensor.MaskedLoss(term.Kind, dl, ws.logits, tg, mask, w, n, Vd, eta, ws.lossWS) / float32(term.Weight)
+			v = tensor.MaskedLoss(term.Kind, dl, ws.logits, tg, mask, w, n, Vd, eta, ws.lossWS) / term.Weight
 		} else {
 			v = tensor.MaskedLoss(term.Kind, nil, ws.logits, tg, mask, float32(decay), n, Vd, eta, ws.lossWS)
 		}
-		total += term.Weight * float64(v)
+		total += float64(term.Weight) * float64(v)
 		if len(s.TermSum) > 0 {
 			s.TermSum[i] = float64(v)
 		}

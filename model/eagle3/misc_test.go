@@ -10,11 +10,11 @@ import (
 
 func TestParseLoss(t *testing.T) {
 	good := map[string][]LossTerm{
-		"kl_div":                    {{tensor.LossKL, 1}},
-		"lk_hybrid":                 {{tensor.LossLKHybrid, 1}},
-		`{"ce": 0.1, "tv": 0.9}`:    {{tensor.LossCE, 0.1}, {tensor.LossTV, 0.9}},
-		`{"tv": 2, "kl_div": 1e-1}`: {{tensor.LossTV, 2}, {tensor.LossKL, 0.1}},
-		`{"nla": 1, "nla": 3}`:      {{tensor.LossNLA, 3}},
+		"kl_div":                    {{Kind: tensor.LossKL, Weight: 1}},
+		"lk_hybrid":                 {{Kind: tensor.LossLKHybrid, Weight: 1}},
+		`{"ce": 0.1, "tv": 0.9}`:    {{Kind: tensor.LossCE, Weight: 0.1}, {Kind: tensor.LossTV, Weight: 0.9}},
+		`{"tv": 2, "kl_div": 1e-1}`: {{Kind: tensor.LossTV, Weight: 2}, {Kind: tensor.LossKL, Weight: 0.1}},
+		`{"nla": 1, "nla": 3}`:      {{Kind: tensor.LossNLA, Weight: 3}},
 	}
 	for spec, want := range good {
 		got, err := ParseLoss(spec)

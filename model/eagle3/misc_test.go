@@ -218,6 +218,9 @@ func TestMetricsAdd(t *testing.T) {
 // remains is the compute core's goroutine hand-off (a few small objects
 // per kernel call), bounded here.
 func TestForwardAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates")
+	}
 	f, g := loadGolden(t, "qwen3_two_layers")
 	m, b, terms := goldenSetup(t, f, g)
 	ws := m.NewWorkspace(g.T, g.K)

@@ -268,3 +268,29 @@ func TestNewRejectsHostileConfigs(t *testing.T) {
 		}
 	}
 }
+
+// TestRopeConfig: rope_theta/rope_scaling and transformers 5
+// rope_parameters map to the kernel's config.
+func TestRopeConfig(t *testing.T) {
+	l := &config.LayerConfig{RopeTheta: "500000.0", MaxPositionEmbeddings: 8192,
+		RopeScaling: map[string]any{"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0, "original_max_position_embeddings": 8192.0}}
+	rc, err := ropeConfig(l, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rc.Theta != 500000 || rc.Scaling == nil || rc.Scaling.RopeType != "llama3" || rc.Scaling.Factor != 8 || rc.HeadDim != 64 {
+		t.Errorf("%+v %+v", rc, rc.Scaling)
+	}
+	l = &config.LayerConfig{RopeParameters: map[string]any{"rope_theta": 1000000.0, "rope_type": "default"}}
+	if rc, err = ropeConfig(l, 128); err != nil || rc.Theta != 1e6 || rc.Scaling != nil {
+		t.Errorf("rope_parameters: %+v %v", rc, err)
+	}
+	l = &config.LayerConfig{RopeParameters: map[string]any{"rope_theta": 10000.0, "rope_type": "linear", "factor": 2.0}}
+	if rc, err = ropeConfig(l, 128); err != nil || rc.Scaling == nil || rc.Scaling.Factor != 2 {
+		t.Errorf("linear rope_parameters: %+v %v", rc, err)
+	}
+	l = &config.LayerConfig{RopeScaling: map[string]any{"factor": "x"}}
+	if _, err = ropeConfig(l, 128); err == nil {
+		t.Error("bad rope_scaling accepted")
+	}
+}

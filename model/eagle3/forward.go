@@ -149,12 +149,16 @@ func (m *Model) Forward(ws *Workspace, b *Batch, opt StepOptions) (*Metrics, err
 	if ws.m != m {
 		return nil, fmt.Errorf("eagle3: workspace belongs to another model")
 	}
+	ws.grad = false
 	T := b.T
 	K := opt.TTTSteps
 	if K <= 0 {
 		K = m.defaultSteps()
 	}
 	H, AH, Vd := m.H, m.A*m.H, m.Vd
+	if K > T {
+		return nil, fmt.Errorf("eagle3: %d TTT steps for %d positions", K, T)
+	}
 	if T <= 0 || T > ws.T || K > ws.K {
 		return nil, fmt.Errorf("eagle3: batch of %d positions and %d steps does not fit the workspace (%d, %d)", T, K, ws.T, ws.K)
 	}

@@ -43,6 +43,7 @@ type layerActs struct {
 // stepActs holds one TTT step.
 type stepActs struct {
 	ids      []int32   // (T) ids fed at this step (ground truth shifted left by k)
+	draft    []int32   // (T) argmax of the logits
 	e        []float32 // (T, H) embedding
 	pos      []int32   // (T)
 	cos, sin []float32 // (T, HD/2)
@@ -72,7 +73,6 @@ type Workspace struct {
 	tgt            []float32 // (T, Vd) verifier logits
 	tgtArg         []int32   // (T)
 	logits, dlog   []float32 // (T, Vd)
-	pred           []int32   // (T)
 	prev           []bool    // (T)
 	lossWS         []float32 // (2T)
 	nrm            []float32 // (T, H) final norm output when !norm_output
@@ -101,7 +101,7 @@ func (m *Model) NewWorkspace(T, K int) *Workspace {
 	f := func(n int) []float32 { return make([]float32, n) }
 	ws := &Workspace{m: m, T: T, K: K,
 		aux: f(T * AH), fcIn: f(T * AH), fcRstd: f(m.A * T), h0: f(T * H), verN: f(T * H), verRstd: f(T),
-		tgt: f(T * Vd), tgtArg: make([]int32, T), logits: f(T * Vd), dlog: f(T * Vd), pred: make([]int32, T),
+		tgt: f(T * Vd), tgtArg: make([]int32, T), logits: f(T * Vd), dlog: f(T * Vd),
 		prev: make([]bool, T), lossWS: f(2 * T), nrm: f(T * H),
 		dy: f(T * H), dx1: f(T * H), dx1n: f(T * H), dhNext: f(T * H), dh0: f(T * H), t1: f(T * H), t2: f(T * H), t3: f(T * H),
 		dxin: f(T * 2 * H), dq: f(T * Hq), dqRaw: f(T * Hq), do: f(T * Hq), dkRaw: f(T * Hkv), mlpWS: f(3 * T * m.I),
@@ -113,7 +113,7 @@ func (m *Model) NewWorkspace(T, K int) *Workspace {
 		ws.dv = append(ws.dv, f(K*T*Hkv))
 	}
 	for range K {
-		st := stepActs{ids: make([]int32, T), e: f(T * H), pos: make([]int32, T), cos: f(T * m.HD / 2), sin: f(T * m.HD / 2),
+		st := stepActs{ids: make([]int32, T), draft: make([]int32, T), e: f(T * H), pos: make([]int32, T), cos: f(T * m.HD / 2), sin: f(T * m.HD / 2),
 			hOut: f(T * H), nrmRstd: f(T), dh: f(T * H)}
 		for li, ly := range m.Layers {
 			la := layerActs{xin: f(T * ly.In), rstdA: f(T), q: f(T * Hq), o: f(T * Hq), lse: f(m.NH * T),
@@ -320,22 +320,42 @@ func (m *Model) stepLoss(ws *Workspace, k int, gamma float64, eta float32) {
 		}
 	}
 	s.LossSum, s.LossTotal = total, 1
-	// Accuracy chain (compute_accuracy_single_step).
-	rowArgmax(ws.pred, ws.logits, n, Vd)
-	var condTotal, correct, fullTotal float64
-	for i := 0; i < n; i++ {
-		if ws.prev[i] {
+	// Accuracy chain (compute_accuracy_single_step); the draft tokens are
+	// the argmax of every row, as Python returns them.
+	st := &ws.steps[k]
+	rowArgmax(st.draft, ws.logits, T, Vd)
+	correct, fullTotal, condTotal := accuracyStep(ws.prev[:n], st.draft[:n], ws.tgtArg[k:T], mask)
+	s.FullCorrect, s.FullTotal, s.CondCorrect, s.CondTotal = correct, fullTotal, correct, condTotal
+}
+
+// accuracyStep is one step of the §5.6 chain: prev (the chains alive, i.e.
+// correct at every earlier step) is updated in place with pred == tgt.
+// It returns the number of masked positions whose chain is still alive, the
+// number of masked positions, and how many chains were alive before.
+func accuracyStep(prev []bool, pred, tgt []int32, mask []float32) (correct, fullTotal, condTotal float64) {
+	for i := range prev {
+		if prev[i] {
 			condTotal++
 		}
-		ws.prev[i] = ws.prev[i] && ws.pred[i] == ws.tgtArg[i+k]
+		prev[i] = prev[i] && pred[i] == tgt[i]
 		if mask[i] != 0 {
 			fullTotal++
-			if ws.prev[i] {
+			if prev[i] {
 				correct++
 			}
 		}
 	}
-	s.FullCorrect, s.FullTotal, s.CondCorrect, s.CondTotal = correct, fullTotal, correct, condTotal
+	return correct, fullTotal, condTotal
+}
+
+// DraftTokens returns the draft-vocabulary argmax of every position at TTT
+// step k of the last Forward (Python's draft_tokens[k]): (T), valid until
+// the next Forward.
+func (ws *Workspace) DraftTokens(k int) []int32 {
+	if k < 0 || k >= ws.k {
+		panic(fmt.Sprintf("eagle3: DraftTokens(%d) after a Forward of %d steps", k, ws.k))
+	}
+	return ws.steps[k].draft[:ws.t]
 }
 
 // layerForward runs decoder layer li at step k and returns its output.

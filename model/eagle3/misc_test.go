@@ -294,3 +294,38 @@ func TestRopeConfig(t *testing.T) {
 		t.Error("bad rope_scaling accepted")
 	}
 }
+
+// TestAccuracyChain: training-spec §9.14.
+func TestAccuracyChain(t *testing.T) {
+	prev := []bool{true, true, true, true}
+	mask := []float32{1, 1, 1, 1}
+	c, full, cond := accuracyStep(prev, []int32{1, 2, 3, 0}, []int32{1, 2, 3, 4}, mask)
+	if c/full != 0.75 || c/cond != 0.75 || !prev[0] || !prev[1] || !prev[2] || prev[3] {
+		t.Errorf("step 0: full %g cond %g prev %v", c/full, c/cond, prev)
+	}
+	c, full, cond = accuracyStep(prev, []int32{1, 2, 0, 4}, []int32{1, 2, 5, 4}, mask)
+	if c/full != 0.5 || c/cond != 2.0/3 || !prev[0] || !prev[1] || prev[2] || prev[3] {
+		t.Errorf("step 1: full %g cond %g prev %v", c/full, c/cond, prev)
+	}
+}
+
+// TestDraftTokens: §9.2, one (T) draft-token row per TTT step.
+func TestDraftTokens(t *testing.T) {
+	f, g := loadGolden(t, "llama_default")
+	m, b, _ := goldenSetup(t, f, g)
+	ws := m.NewWorkspace(g.T, g.K)
+	if _, err := m.Forward(ws, b, StepOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for k := range g.K {
+		d := ws.DraftTokens(k)
+		if len(d) != g.T {
+			t.Fatalf("step %d: %d tokens", k, len(d))
+		}
+		for _, id := range d {
+			if id < 0 || int(id) >= m.Vd {
+				t.Fatalf("draft token %d outside the draft vocabulary", id)
+			}
+		}
+	}
+}

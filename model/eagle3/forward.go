@@ -36,7 +36,7 @@ type layerActs struct {
 	lse          []float32 // (NH, T)
 	x1, x1n      []float32 // (T, H) after attention residual; post_attention_layernorm of it
 	rstd1        []float32 // (T)
-	g, u, hm     []float32 // (T, I) gate, up, silu(gate)·up
+	g, u         []float32 // (T, I) gate, up (silu(gate)·up is recomputed in the backward)
 	out          []float32 // (T, H)
 }
 
@@ -83,10 +83,11 @@ type Workspace struct {
 	dxin                                   []float32 // (T, 2H)
 	dq, dqRaw, do                          []float32 // (T, Hq)
 	dkRaw                                  []float32 // (T, Hkv)
-	mlpWS                                  []float32 // (3·T·I)
+	mlpWS                                  []float32 // (4·T·I)
 	dfc, dfcRaw                            []float32 // (T, A·H)
 	metrics                                Metrics
 	rng                                    *rand.Rand
+	bytes                                  int64
 	pcg                                    *rand.PCG
 }
 
@@ -98,13 +99,14 @@ func (m *Model) NewWorkspace(T, K int) *Workspace {
 	}
 	H, AH, Vd := m.H, m.A*m.H, m.Vd
 	Hq, Hkv := m.NH*m.HD, m.KVH*m.HD
-	f := func(n int) []float32 { return make([]float32, n) }
+	var total int64
+	f := func(n int) []float32 { total += 4 * int64(n); return make([]float32, n) }
 	ws := &Workspace{m: m, T: T, K: K,
 		aux: f(T * AH), fcIn: f(T * AH), fcRstd: f(m.A * T), h0: f(T * H), verN: f(T * H), verRstd: f(T),
 		tgt: f(T * Vd), tgtArg: make([]int32, T), logits: f(T * Vd), dlog: f(T * Vd),
 		prev: make([]bool, T), lossWS: f(2 * T), nrm: f(T * H),
 		dy: f(T * H), dx1: f(T * H), dx1n: f(T * H), dhNext: f(T * H), dh0: f(T * H), t1: f(T * H), t2: f(T * H), t3: f(T * H),
-		dxin: f(T * 2 * H), dq: f(T * Hq), dqRaw: f(T * Hq), do: f(T * Hq), dkRaw: f(T * Hkv), mlpWS: f(3 * T * m.I),
+		dxin: f(T * 2 * H), dq: f(T * Hq), dqRaw: f(T * Hq), do: f(T * Hq), dkRaw: f(T * Hkv), mlpWS: f(4 * T * m.I),
 		dfc: f(T * AH), dfcRaw: f(T * AH)}
 	for range m.L {
 		ws.kc = append(ws.kc, f(K*T*Hkv))
@@ -117,7 +119,7 @@ func (m *Model) NewWorkspace(T, K int) *Workspace {
 			hOut: f(T * H), nrmRstd: f(T), dh: f(T * H)}
 		for li, ly := range m.Layers {
 			la := layerActs{xin: f(T * ly.In), rstdA: f(T), q: f(T * Hq), o: f(T * Hq), lse: f(m.NH * T),
-				x1: f(T * H), x1n: f(T * H), rstd1: f(T), g: f(T * m.I), u: f(T * m.I), hm: f(T * m.I), out: f(T * H)}
+				x1: f(T * H), x1n: f(T * H), rstd1: f(T), g: f(T * m.I), u: f(T * m.I), out: f(T * H)}
 			if li == 0 {
 				la.rstdB = f(T)
 			}
@@ -128,11 +130,17 @@ func (m *Model) NewWorkspace(T, K int) *Workspace {
 		}
 		ws.steps = append(ws.steps, st)
 	}
+	ws.bytes = total
 	ws.metrics.Steps = make([]StepMetrics, K)
 	ws.pcg = rand.NewPCG(0, 0)
 	ws.rng = rand.New(ws.pcg)
 	return ws
 }
+
+// Bytes is the memory the workspace's float buffers take (activations of
+// all K steps, KV caches, gradients scratch): about
+// 4·(K·T·(12H + 2I + …) + 3·T·Vd + …) bytes.
+func (ws *Workspace) Bytes() int64 { return ws.bytes }
 
 func (m *Model) defaultSteps() int {
 	if k := m.Cfg.SpeculativeTokens(); k > 0 {
@@ -404,8 +412,9 @@ func (m *Model) layerForward(ws *Workspace, k, li int, ly *Layer, st *stepActs, 
 	tensor.RMSNormForward(la.x1n, la.rstd1, la.x1, ly.PostLN.W, T, H, m.Eps)
 	tensor.LinearForward(la.g, la.x1n, ly.Gate.W, wOf(ly.GateB), T, H, m.I)
 	tensor.LinearForward(la.u, la.x1n, ly.Up.W, wOf(ly.UpB), T, H, m.I)
-	tensor.SiLUGateForward(la.hm[:T*m.I], la.g[:T*m.I], la.u[:T*m.I])
-	tensor.LinearForward(la.out, la.hm, ly.Down.W, wOf(ly.DownB), T, m.I, H)
+	hm := ws.mlpWS[:T*m.I]
+	tensor.SiLUGateForward(hm, la.g[:T*m.I], la.u[:T*m.I])
+	tensor.LinearForward(la.out, hm, ly.Down.W, wOf(ly.DownB), T, m.I, H)
 	addTo(la.out[:T*H], la.x1[:T*H])
 	return la.out
 }
@@ -478,8 +487,10 @@ func (m *Model) layerBackward(ws *Workspace, k, li int, ly *Layer, st *stepActs)
 	dhm := ws.mlpWS[:T*I]
 	dg := ws.mlpWS[T*I : 2*T*I]
 	du := ws.mlpWS[2*T*I : 3*T*I]
+	hm := ws.mlpWS[3*T*I : 4*T*I]
+	tensor.SiLUGateForward(hm, la.g[:T*I], la.u[:T*I]) // recomputed: saves K·T·I floats
 	clear(ws.mlpWS[:3*T*I])
-	tensor.LinearBackward(dhm, ly.Down.G, gOf(ly.DownB), dy, la.hm, ly.Down.W, T, I, H)
+	tensor.LinearBackward(dhm, ly.Down.G, gOf(ly.DownB), dy, hm, ly.Down.W, T, I, H)
 	tensor.SiLUGateBackward(dg, du, dhm, la.g[:T*I], la.u[:T*I])
 	dx1n := ws.dx1n[:T*H]
 	clear(dx1n)

@@ -329,3 +329,45 @@ func TestDraftTokens(t *testing.T) {
 		}
 	}
 }
+
+// TestWorkspaceReuse: a larger workspace, reused across batches and steps,
+// gives the same loss and gradients as a fresh exact-size one.
+func TestWorkspaceReuse(t *testing.T) {
+	f, g := loadGolden(t, "qwen3_two_layers")
+	m, b, terms := goldenSetup(t, f, g)
+	opt := StepOptions{Loss: terms, StepDecay: g.Gamma, Grad: true}
+	run := func(ws *Workspace) (float64, [][]float32) {
+		m.ZeroGrad()
+		met, err := m.Forward(ws, b, opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m.Backward(ws)
+		var gs [][]float32
+		for _, p := range m.Params() {
+			gs = append(gs, append([]float32(nil), p.G...))
+		}
+		return met.Loss(), gs
+	}
+	l0, g0 := run(m.NewWorkspace(g.T, g.K))
+	big := m.NewWorkspace(g.T+9, g.K+2)
+	small := *b
+	small.T = 5
+	if _, err := m.Forward(big, &small, StepOptions{TTTSteps: 2}); err != nil {
+		t.Fatal(err)
+	}
+	l1, g1 := run(big)
+	if l0 != l1 {
+		t.Errorf("loss %g, want %g", l1, l0)
+	}
+	for i := range g0 {
+		for j := range g0[i] {
+			if g0[i][j] != g1[i][j] {
+				t.Fatalf("%s[%d]: %g, want %g", m.Params()[i].Name, j, g1[i][j], g0[i][j])
+			}
+		}
+	}
+	if _, err := m.Forward(m.NewWorkspace(4, 1), b, opt); err == nil {
+		t.Error("batch longer than the workspace accepted")
+	}
+}

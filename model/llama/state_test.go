@@ -23,7 +23,7 @@ func loadTiny(t testing.TB, o testmodel.Options) *Model {
 }
 
 // closeRel fails when max|got−want| > tol·max(max|want|, 1e-3).
-func closeRel(t *testing.T, name string, got, want []float32, tol float64) {
+func closeRel(t *testing.T, name string, got, want []float32, tol float64) float64 {
 	t.Helper()
 	if len(got) != len(want) {
 		t.Fatalf("%s: length %d, want %d", name, len(got), len(want))
@@ -39,6 +39,7 @@ func closeRel(t *testing.T, name string, got, want []float32, tol float64) {
 	if !(md <= tol*math.Max(mw, 1e-3)) {
 		t.Errorf("%s: max abs diff %g, max |want| %g, rel %g > %g", name, md, mw, md/mw, tol)
 	}
+	return md / math.Max(mw, 1e-3)
 }
 
 var stateCases = func() []testmodel.Options {

@@ -291,3 +291,11 @@ func writeJSON(path string, v any) error {
 	}
 	return nil
 }
+
+// Bench100M returns the options of a Llama-shaped model of about 100M
+// parameters (hidden 768, 12 layers, 12 heads over 4 key/value heads, MLP
+// 2048, vocabulary 32000, tied embeddings) for throughput benchmarks.
+func Bench100M() Options {
+	return Options{Arch: "llama", Layers: 12, Hidden: 768, Heads: 12, KVHeads: 4, Intermediate: 2048,
+		Vocab: 32000, Tied: true, RopeTheta: 500000, MaxPosition: 4096, DType: safetensors.BF16, Seed: 100}
+}

@@ -21,16 +21,28 @@
 // override them.
 //
 // The engine is a fork of github.com/ardanlabs/jinja v1.8.0 (Apache-2.0)
-// kept in internal/jinja with its licence. Its built-in filters cannot be
-// replaced from outside and its tojson re-marshalled indented output through
-// Go maps (sorted keys, HTML escaping), so a wrapper could not reach parity;
-// the fork carries a Python-exact tojson, Python str()/repr() of values
-// (None, floats, containers), integers beyond int64, and Python's tests for
-// sequence/iterable/number. internal/jinja/README.md lists every change.
+// kept in internal/jinja with its licence. A wrapper could not reach parity:
+// built-in filters cannot be replaced from outside, and upstream's tojson
+// re-marshalled indented output through Go maps (sorted keys, HTML escaping).
+// Beyond a Python-exact tojson, the fork carries Python str()/repr() of
+// values, Python arithmetic and equality, Jinja2 3.1's filter semantics,
+// Jinja2's lexer rules (string escapes, bracket-balanced tags, whitespace
+// control), the immutable sandbox's refusals, and limits that turn hostile
+// templates into errors; internal/jinja/README.md lists every change. Any
+// panic left in the engine is recovered here and returned as an error that
+// names the template.
 //
 // Golden outputs in testdata/chat_golden.json come from Python's Jinja2 with
-// transformers' settings (testdata/gen_chat.py); the tests require equality
-// byte for byte.
+// transformers' settings (testdata/gen_chat.py): whole conversations through
+// real and realistic templates, and one-construct snippets; the tests require
+// equality byte for byte (or an error where Python raises).
+//
+// Not supported: the striptags, urlize, xmlattr, wordwrap, filesizeformat
+// and pprint filters, attributes of numbers (n.real), %(name)s keys in
+// printf-style formatting, and Python methods of dicts/lists beyond get,
+// items, keys and values. HF's continue_final_message and
+// return_assistant_tokens_mask are not implemented ({% generation %} blocks
+// render their body).
 package chat
 
 import (
@@ -60,7 +72,9 @@ const (
 type Message = json.RawMessage
 
 // RenderOptions are the arguments of apply_chat_template besides the
-// messages.
+// messages. Values of Tools, Documents and Kwargs may be json.RawMessage
+// (decoded with key order kept), strings, numbers, booleans, nil, or any
+// value encoding/json can marshal (structs keep field order, maps sort keys).
 type RenderOptions struct {
 	// AddGenerationPrompt appends the assistant turn header.
 	AddGenerationPrompt bool
@@ -78,10 +92,6 @@ type RenderOptions struct {
 	// Now is the clock of strftime_now; nil means time.Now.
 	Now func() time.Time
 }
-
-// Values of Tools, Documents and Kwargs may be json.RawMessage (decoded with
-// key order kept), strings, numbers, booleans, nil, or any value
-// encoding/json can marshal (structs keep field order, maps sort keys).
 
 // TemplateError is an error raised by the template itself through
 // raise_exception, with the template's message.
@@ -338,11 +348,10 @@ func (t *Template) Render(messages []Message, opts RenderOptions) (string, error
 	}
 	if _, ok := data["raise_exception"]; !ok {
 		data["raise_exception"] = jinja.NewCallable("raise_exception", func(args []jinja.Value, kwargs map[string]jinja.Value) (jinja.Value, error) {
-			msg := ""
-			if len(args) > 0 {
-				msg = pyStrOf(args[0])
+			if len(args) != 1 || len(kwargs) != 0 {
+				return jinja.Undefined(), errors.New("raise_exception takes exactly one argument (message)")
 			}
-			return jinja.Undefined(), &TemplateError{Template: label, Message: msg}
+			return jinja.Undefined(), &TemplateError{Template: label, Message: pyStrOf(args[0])}
 		})
 	}
 	out, err := renderSafe(jt, data)

@@ -5,10 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math/big"
 	"strconv"
 	"strings"
+	"unicode/utf16"
+	"unicode/utf8"
 
 	"github.com/speculators-go/speculators/internal/jinja"
 )
@@ -21,83 +22,300 @@ const maxDepth = 512
 // decodeJSON turns one JSON value into a template value, keeping object key
 // order as Python's json.loads does (a duplicated key keeps its first
 // position and its last value). Integers stay integers and floats stay
-// floats, so tojson writes them back the way Python would.
+// floats, so tojson writes them back the way Python would. It is a
+// hand-written scanner (encoding/json's token stream cost half of a render);
+// strings follow encoding/json: invalid UTF-8 and lone surrogates become
+// U+FFFD. chat/value_test.go checks it against encoding/json.
 func decodeJSON(data []byte) (jinja.Value, error) {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	v, err := decodeValue(dec, 0)
+	d := jsonDecoder{data: data}
+	d.skipSpace()
+	v, err := d.value(0)
 	if err != nil {
 		return jinja.Undefined(), err
 	}
-	if _, err := dec.Token(); err != io.EOF {
-		if err == nil {
-			return jinja.Undefined(), errors.New("invalid JSON: data after the top-level value")
-		}
-		return jinja.Undefined(), fmt.Errorf("invalid JSON: %w", err)
+	d.skipSpace()
+	if d.pos != len(d.data) {
+		return jinja.Undefined(), fmt.Errorf("invalid JSON: data after the top-level value at offset %d", d.pos)
 	}
 	return v, nil
 }
 
-func decodeValue(dec *json.Decoder, depth int) (jinja.Value, error) {
+type jsonDecoder struct {
+	data []byte
+	pos  int
+	buf  []byte
+}
+
+func (d *jsonDecoder) errorf(format string, args ...any) error {
+	return fmt.Errorf("invalid JSON at offset %d: %s", d.pos, fmt.Sprintf(format, args...))
+}
+
+func (d *jsonDecoder) skipSpace() {
+	for d.pos < len(d.data) {
+		switch d.data[d.pos] {
+		case ' ', '\t', '\n', '\r':
+			d.pos++
+		default:
+			return
+		}
+	}
+}
+
+func (d *jsonDecoder) value(depth int) (jinja.Value, error) {
 	if depth > maxDepth {
 		return jinja.Undefined(), fmt.Errorf("invalid JSON: nested deeper than %d levels", maxDepth)
 	}
-	tok, err := dec.Token()
-	if err != nil {
-		if err == io.EOF {
-			err = io.ErrUnexpectedEOF
-		}
-		return jinja.Undefined(), fmt.Errorf("invalid JSON: %w", err)
+	if d.pos >= len(d.data) {
+		return jinja.Undefined(), d.errorf("unexpected end of input")
 	}
-	switch t := tok.(type) {
-	case nil:
-		return jinja.None(), nil
-	case bool:
-		return jinja.NewBool(t), nil
-	case string:
-		return jinja.NewString(t), nil
-	case json.Number:
-		return numberValue(string(t))
-	case json.Delim:
-		switch t {
-		case '[':
-			items := []jinja.Value{}
-			for dec.More() {
-				v, err := decodeValue(dec, depth+1)
-				if err != nil {
-					return jinja.Undefined(), err
-				}
-				items = append(items, v)
+	switch c := d.data[d.pos]; {
+	case c == '{':
+		d.pos++
+		v := jinja.NewDict()
+		dict := v.AsDict()
+		d.skipSpace()
+		if d.pos < len(d.data) && d.data[d.pos] == '}' {
+			d.pos++
+			return v, nil
+		}
+		for {
+			d.skipSpace()
+			if d.pos >= len(d.data) || d.data[d.pos] != '"' {
+				return jinja.Undefined(), d.errorf("object key must be a string")
 			}
-			if _, err := dec.Token(); err != nil {
-				return jinja.Undefined(), fmt.Errorf("invalid JSON: %w", err)
+			key, err := d.str()
+			if err != nil {
+				return jinja.Undefined(), err
 			}
+			d.skipSpace()
+			if d.pos >= len(d.data) || d.data[d.pos] != ':' {
+				return jinja.Undefined(), d.errorf("missing ':' after object key")
+			}
+			d.pos++
+			d.skipSpace()
+			val, err := d.value(depth + 1)
+			if err != nil {
+				return jinja.Undefined(), err
+			}
+			dict.Set(key, val)
+			d.skipSpace()
+			if d.pos >= len(d.data) {
+				return jinja.Undefined(), d.errorf("unterminated object")
+			}
+			if d.data[d.pos] == ',' {
+				d.pos++
+				continue
+			}
+			if d.data[d.pos] == '}' {
+				d.pos++
+				return v, nil
+			}
+			return jinja.Undefined(), d.errorf("expected ',' or '}' in object")
+		}
+	case c == '[':
+		d.pos++
+		items := []jinja.Value{}
+		d.skipSpace()
+		if d.pos < len(d.data) && d.data[d.pos] == ']' {
+			d.pos++
 			return jinja.NewList(items), nil
-		case '{':
-			d := jinja.NewDict()
-			dict := d.AsDict()
-			for dec.More() {
-				kt, err := dec.Token()
-				if err != nil {
-					return jinja.Undefined(), fmt.Errorf("invalid JSON: %w", err)
-				}
-				key, ok := kt.(string)
-				if !ok {
-					return jinja.Undefined(), fmt.Errorf("invalid JSON: object key %v is not a string", kt)
-				}
-				v, err := decodeValue(dec, depth+1)
-				if err != nil {
-					return jinja.Undefined(), err
-				}
-				dict.Set(key, v)
+		}
+		for {
+			d.skipSpace()
+			val, err := d.value(depth + 1)
+			if err != nil {
+				return jinja.Undefined(), err
 			}
-			if _, err := dec.Token(); err != nil {
-				return jinja.Undefined(), fmt.Errorf("invalid JSON: %w", err)
+			items = append(items, val)
+			d.skipSpace()
+			if d.pos >= len(d.data) {
+				return jinja.Undefined(), d.errorf("unterminated array")
 			}
-			return d, nil
+			if d.data[d.pos] == ',' {
+				d.pos++
+				continue
+			}
+			if d.data[d.pos] == ']' {
+				d.pos++
+				return jinja.NewList(items), nil
+			}
+			return jinja.Undefined(), d.errorf("expected ',' or ']' in array")
+		}
+	case c == '"':
+		s, err := d.str()
+		if err != nil {
+			return jinja.Undefined(), err
+		}
+		return jinja.NewString(s), nil
+	case c == 't':
+		return d.literal("true", jinja.NewBool(true))
+	case c == 'f':
+		return d.literal("false", jinja.NewBool(false))
+	case c == 'n':
+		return d.literal("null", jinja.None())
+	case c == '-' || (c >= '0' && c <= '9'):
+		return d.number()
+	}
+	return jinja.Undefined(), d.errorf("unexpected character %q", d.data[d.pos])
+}
+
+func (d *jsonDecoder) literal(word string, v jinja.Value) (jinja.Value, error) {
+	if !bytes.HasPrefix(d.data[d.pos:], []byte(word)) {
+		return jinja.Undefined(), d.errorf("invalid literal")
+	}
+	d.pos += len(word)
+	return v, nil
+}
+
+func (d *jsonDecoder) number() (jinja.Value, error) {
+	start := d.pos
+	digits := func() int {
+		n := 0
+		for d.pos < len(d.data) && d.data[d.pos] >= '0' && d.data[d.pos] <= '9' {
+			d.pos++
+			n++
+		}
+		return n
+	}
+	if d.data[d.pos] == '-' {
+		d.pos++
+	}
+	if d.pos < len(d.data) && d.data[d.pos] == '0' {
+		d.pos++
+	} else if digits() == 0 {
+		return jinja.Undefined(), d.errorf("invalid number")
+	}
+	if d.pos < len(d.data) && d.data[d.pos] == '.' {
+		d.pos++
+		if digits() == 0 {
+			return jinja.Undefined(), d.errorf("invalid number")
 		}
 	}
-	return jinja.Undefined(), fmt.Errorf("invalid JSON: unexpected token %v", tok)
+	if d.pos < len(d.data) && (d.data[d.pos] == 'e' || d.data[d.pos] == 'E') {
+		d.pos++
+		if d.pos < len(d.data) && (d.data[d.pos] == '+' || d.data[d.pos] == '-') {
+			d.pos++
+		}
+		if digits() == 0 {
+			return jinja.Undefined(), d.errorf("invalid number")
+		}
+	}
+	return numberValue(string(d.data[start:d.pos]))
+}
+
+// str reads the string at d.pos (the opening quote).
+func (d *jsonDecoder) str() (string, error) {
+	d.pos++
+	start := d.pos
+	// Fast path: plain ASCII without escapes.
+	for d.pos < len(d.data) {
+		c := d.data[d.pos]
+		if c == '"' {
+			s := string(d.data[start:d.pos])
+			d.pos++
+			return s, nil
+		}
+		if c == '\\' || c < 0x20 || c >= utf8.RuneSelf {
+			break
+		}
+		d.pos++
+	}
+	b := append(d.buf[:0], d.data[start:d.pos]...)
+	for {
+		if d.pos >= len(d.data) {
+			return "", d.errorf("unterminated string")
+		}
+		c := d.data[d.pos]
+		switch {
+		case c == '"':
+			d.pos++
+			d.buf = b
+			return string(b), nil
+		case c < 0x20:
+			return "", d.errorf("control character in string")
+		case c == '\\':
+			if d.pos+1 >= len(d.data) {
+				return "", d.errorf("unterminated string")
+			}
+			e := d.data[d.pos+1]
+			d.pos += 2
+			switch e {
+			case '"', '\\', '/':
+				b = append(b, e)
+			case 'b':
+				b = append(b, '\b')
+			case 'f':
+				b = append(b, '\f')
+			case 'n':
+				b = append(b, '\n')
+			case 'r':
+				b = append(b, '\r')
+			case 't':
+				b = append(b, '\t')
+			case 'u':
+				r, ok := d.hex4()
+				if !ok {
+					return "", d.errorf("invalid \\u escape")
+				}
+				if utf16.IsSurrogate(r) {
+					// A valid pair combines; anything else is U+FFFD, as
+					// encoding/json does.
+					r2 := rune(-1)
+					if d.pos+1 < len(d.data) && d.data[d.pos] == '\\' && d.data[d.pos+1] == 'u' {
+						save := d.pos
+						d.pos += 2
+						var ok2 bool
+						r2, ok2 = d.hex4()
+						if !ok2 {
+							return "", d.errorf("invalid \\u escape")
+						}
+						if c := utf16.DecodeRune(r, r2); c != utf8.RuneError {
+							b = utf8.AppendRune(b, c)
+							continue
+						}
+						d.pos = save
+					}
+					r = utf8.RuneError
+				}
+				b = utf8.AppendRune(b, r)
+			default:
+				return "", d.errorf("invalid escape \\%c", e)
+			}
+		case c < utf8.RuneSelf:
+			b = append(b, c)
+			d.pos++
+		default:
+			r, size := utf8.DecodeRune(d.data[d.pos:])
+			if r == utf8.RuneError && size == 1 {
+				b = utf8.AppendRune(b, utf8.RuneError)
+			} else {
+				b = append(b, d.data[d.pos:d.pos+size]...)
+			}
+			d.pos += size
+		}
+	}
+}
+
+func (d *jsonDecoder) hex4() (rune, bool) {
+	if d.pos+4 > len(d.data) {
+		return 0, false
+	}
+	var r rune
+	for _, c := range d.data[d.pos : d.pos+4] {
+		r <<= 4
+		switch {
+		case c >= '0' && c <= '9':
+			r |= rune(c - '0')
+		case c >= 'a' && c <= 'f':
+			r |= rune(c - 'a' + 10)
+		case c >= 'A' && c <= 'F':
+			r |= rune(c - 'A' + 10)
+		default:
+			return 0, false
+		}
+	}
+	d.pos += 4
+	return r, true
 }
 
 // numberValue maps a JSON number literal as Python's json module does: a

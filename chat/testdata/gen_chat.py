@@ -277,6 +277,8 @@ case("qwen3/empty-content", "qwen3", [U(""), A("")], gen=True)
 case("qwen3/multi-step-tool-response-user", "qwen3",
      [U("Start"), A("", tool_calls=[call("now", {})]),
       U("<tool_response>12:00</tool_response>"), A("It is noon.")], tools=[NOPARAMS])
+case("qwen3/error-none-content", "qwen3",
+     [U("x"), {"role": "assistant", "content": None, "tool_calls": [call("now", {})]}], tools=[NOPARAMS])
 case("qwen3/unicode-tools", "qwen3", [U("天气？")], tools=[{"type": "function", "function": {
     "name": "天气", "description": "查询天气 🌦 <tag> & \"q\" \\ \u2028 \x07 \x1f",
     "parameters": {"type": "object", "properties": {}}}}], gen=True)
@@ -296,6 +298,11 @@ case("llama31-tools/tool-call-and-result", "llama31-tools",
       {"role": "tool", "content": "plain text result"}], tools=[WEATHER])
 case("llama31-tools/custom-tools", "llama31-tools", [U("now?")], gen=True,
      kwargs={"custom_tools": [NOPARAMS], "tools_in_user_message": False})
+case("llama31-tools/builtin-tools", "llama31-tools",
+     [S("Answer with search when needed."), U("Who won?"),
+      A(None, tool_calls=[call("brave_search", {"query": "final score", "lang": "en"})]),
+      {"role": "ipython", "content": "3-1"}, A("The home team, 3-1.")],
+     kwargs={"builtin_tools": ["code_interpreter", "brave_search", "wolfram_alpha"], "date_string": "26 Jul 2024"})
 case("llama31-tools/error-two-calls", "llama31-tools",
      [U("Two things"), A(None, tool_calls=[call("now", {}), call("calc", {"expr": "1"})])], tools=[NOPARAMS, CALC])
 case("llama31-tools/error-no-user", "llama31-tools", [S("sys only")], tools=[NOPARAMS])
@@ -325,6 +332,7 @@ SNIPPET_VARS = {
     "people": [{"name": "Bo", "age": 30}, {"name": "al", "age": 25}, {"name": "Cy"}],
     "s": "  Hello, World  ",
     "n": 7, "f": 2.5, "t": True, "z": None, "big": 12345678901234567890,
+    "ws": "\x1c\v\f \u3000\u00a0\u2028 mid\u200bdle \t\r\n\x85\x1f",
 }
 SNIPPETS = [
     "{{ 7 / 2 }} {{ 6 / 2 }} {{ 7 // 2 }} {{ -7 // 2 }} {{ -7 % 3 }} {{ 7 % -3 }} {{ 2 ** 10 }} {{ 2 ** -1 }}",
@@ -438,18 +446,154 @@ SNIPPETS = [
     "{% if true %}\n  x\n  {%- if true %}\n  y  \n  {%- endif %}\n{% endif %}\n  {{ 'z' }}\n",
     "{{ 'a' }}\n  {# c #}\n  {{ 'b' }}\n{#- c -#}\n  {{ 'c' }}  {#- c #}\n",
     "{{ {'a': {'b': 1}} }} {% set x = {'a': {'b': [1, {'c': 2}]}} %}{{ x.a.b[1].c }} {{ '}}' }} {{ \"{%\" }} {{ [[1], [2]] }} {{ ({'k': 1}) }}",
+    "{{ ws.strip() | tojson }} {{ ws.lstrip() | tojson }} {{ ws.rstrip() | tojson }} {{ ws | trim | tojson }} {{ ws.split() | tojson }} {{ ws.strip(none) | tojson }} {{ 'xNonex'.strip(none) }}",
+    "{{ 'one-two three_four 5.6 é' | wordcount }} {{ 'abcba'.strip('ab') }} {{ 'abcba'.lstrip('ab') }} {{ 'abcba'.rstrip('ab') }}",
+    "{{ '%s-%d' % ('a', 2) }} {{ 'x=%s' % [1, 2] }} {{ '%05.1f%%' % 3.14159 }} {{ '%s' % none }}",
+    "{{ '%s %s' % ('only one',) }}",
+    "a\n  {%+ if true %}b{% endif +%}\nc\n  {% if true +%}\nd{%+ endif %}\n",
+    "{{ 'a' in none }}",
+    "{{ 1 in 'abc' }}",
+    "{{ 'a' in undefined_var }} {{ 'k' in {'k': 1} }} {{ 1 in {'k': 1} }} {{ (1, 2) in [(1, 2)] }} {{ [1] in [[1]] }}",
+    "{{ [1] in {'k': 1} }}",
+    "{{ dict(z=1, a=2, m=3) | tojson }} {{ dict({'b': 1}, a=2) }} {{ dict([('k', 'v')]) }} {% set ns = namespace(z=1, a=2) %}{{ ns }} {{ namespace({'q': 1}, r=2).q }}",
+    "{% set a, b = 1, 2 %}{{ a }}{{ b }} {% set c, d = 'xy' %}{{ d }}{{ c }} {% set t = 1, 2 %}{{ t }} {% set e, f = [3, 4] %}{{ e + f }}",
+    "{% set e, f, = [3, 4] %}",
+    "{% set a, b = [1, 2, 3] %}",
+    "{% set d = {} %}{% set d.x = 1 %}{{ d }}",
+    "{% set 1x = 2 %}",
     "{% set l = [1] %}{{ l.append(2) }}{{ l }}",
     "{% set m = {'a': 1} %}{{ m.update({'b': 2}) }}{{ m }}",
     "{{ d.get('a') }} {{ d.get('zz', 'dflt') }} {{ d.get('zz') }}",
 ]
 
 
+def random_snippets(n, seed=20261129):
+    """Random expressions over SNIPPET_VARS from a small grammar, rendered
+    by Python: a differential test of operators, filters, tests and
+    methods in combinations no one wrote by hand."""
+    import random
+    rnd = random.Random(seed)
+    atoms = ["n", "f", "t", "z", "s", "xs", "d", "people", "big", "messages", "undefined_var",
+             "0", "1", "-2", "2.5", "1e3", "''", "'ab'", "'A b'", "[]", "[1, 'a']", "{}", "{'k': 1}",
+             "none", "true", "false", "(1, 2)", "d.c", "d.c.x", "messages[0]", "messages[-1].content",
+             "people[0].name", "xs[1:]", "s[2:5]"]
+    binops = ["+", "-", "*", "/", "//", "%", "~", "==", "!=", "<", ">=", "and", "or", "in", "not in"]
+    filters = ["length", "first", "last", "list", "string", "lower", "upper", "title", "capitalize", "trim",
+               "tojson", "tojson(indent=2)", "sort", "unique | list", "reverse | list", "join(',')", "int",
+               "float", "abs", "default('D')", "default('D', true)", "items | list", "dictsort", "sum", "min",
+               "max", "round", "batch(2) | list", "map('string') | list", "select | list", "reject | list",
+               "count", "wordcount", "center(9)", "replace('a', 'X')", "indent(2)", "list | length",
+               "truncate(5, true, '', 0)"]
+    tests = ["defined", "undefined", "none", "number", "integer", "float", "string", "mapping",
+             "iterable", "sequence", "boolean", "true", "false", "odd", "even", "lower", "upper",
+             "divisibleby(2)", "in([1, 'ab'])", "eq(1)"]
+    methods = ["strip()", "upper()", "lower()", "split()", "split('a')", "startswith('a')", "replace('b', 'c')",
+               "title()", "items() | list", "keys() | list", "get('a')", "get('c', 0)", "count('a')"]
+
+    def expr(depth):
+        r = rnd.random()
+        if depth <= 0 or r < 0.3:
+            return rnd.choice(atoms)
+        if r < 0.5:
+            return "(%s %s %s)" % (expr(depth - 1), rnd.choice(binops), expr(depth - 1))
+        if r < 0.7:
+            return "(%s | %s)" % (expr(depth - 1), rnd.choice(filters))
+        if r < 0.8:
+            return "(%s is %s%s)" % (expr(depth - 1), rnd.choice(["", "not "]), rnd.choice(tests))
+        if r < 0.9:
+            return "%s.%s" % (rnd.choice(["s", "'a b a'", "d", "messages[0]", "'Ab'"]), rnd.choice(methods))
+        return "(%s if %s else %s)" % (expr(depth - 1), expr(depth - 1), expr(depth - 1))
+
+    return ["{{ %s }}" % expr(3) for _ in range(n)]
+
+
+def random_snippets2(n, seed=11):
+    """A second grammar: method calls with arguments, slices, attribute
+    filters and tojson options over nested data."""
+    import random
+    rnd = random.Random(seed)
+    strs = ["s", "'a,b,,c'", "'  x y  '", "'AbC'", "messages[1].content", "'ünï 😀'", "''", "people[1].name"]
+    lists = ["xs", "people", "messages", "[3, 'a', 2.5]", "[]", "d.c.x", "'abc' | list", "[[1, 2], [3]]"]
+    smethods = ["split(',')", "split(',', 1)", "split()", "strip(' x')", "lstrip()", "rstrip('c')", "replace('a', 'Z')",
+                "replace(',', '', 1)", "find('b')", "count(',')", "startswith(('A', 'a'))", "endswith('C')",
+                "upper()", "lower()", "title()", "capitalize()" ]
+    lfilters = ["length", "first", "last", "join('-')", "sort | list", "reverse | list", "unique | list",
+                "map(attribute='name') | list", "map(attribute='role', default='?') | list",
+                "selectattr('age', 'gt', 26) | list", "rejectattr('role', 'eq', 'user') | list",
+                "sort(attribute='age') | list", "join(', ', attribute='name')", "sum(attribute='age')",
+                "tojson", "tojson(sort_keys=true)", "tojson(separators=(',', ':'))", "tojson(indent=1)",
+                "batch(2, 'pad') | list", "min", "max", "select('string') | list", "reject('number') | list",
+                "map('string') | join", "list | tojson"]
+    slices = ["[1:]", "[:-1]", "[::2]", "[::-1]", "[-2:]", "[5:]", "[1:2]", "[0]", "[-1]"]
+
+    def expr():
+        r = rnd.random()
+        if r < 0.3:
+            return "%s.%s" % (rnd.choice(strs), rnd.choice(smethods))
+        if r < 0.55:
+            return "(%s) | %s" % (rnd.choice(lists), rnd.choice(lfilters))
+        if r < 0.7:
+            return "(%s)%s" % (rnd.choice(lists + strs), rnd.choice(slices))
+        if r < 0.8:
+            return "%s ~ %s" % (expr(), expr())
+        if r < 0.9:
+            return "(%s) | %s" % (rnd.choice(strs), rnd.choice(["center(12)", "indent(3, true)", "truncate(4, false, '…', 0)",
+                                                                "wordcount", "int(-1)", "float(0.5)", "title", "trim('a')"]))
+        return "[%s, %s] | tojson" % (expr(), expr())
+
+    return ["{{ %s }}" % expr() for _ in range(n)]
+
+
+def random_templates(n, seed=5):
+    """Random statement-level templates: nested if/for/set/comments with
+    random whitespace, newlines and -/+ modifiers around every tag, to test
+    trim_blocks, lstrip_blocks and whitespace control against Jinja2."""
+    import random
+    rnd = random.Random(seed)
+    ws = ["", " ", "  ", "\n", "\n  ", "  \n", "\t", "\n\n", " x ", "y\n", "\n z"]
+
+    def lmod():
+        return rnd.choice(["", "", "-", "+"])
+
+    def rmod():
+        return rnd.choice(["", "", "-", "+"])
+
+    def tag(body):
+        return "{%" + lmod() + " " + body + " " + rmod() + "%}"
+
+    def block(depth):
+        parts = []
+        for _ in range(rnd.randint(1, 4)):
+            r = rnd.random()
+            parts.append(rnd.choice(ws))
+            if depth <= 0 or r < 0.3:
+                parts.append("{{" + rnd.choice(["", "-"]) + " " + rnd.choice(["n", "'v'", "loop.index if loop is defined else 0", "x if x is defined else 'u'"]) + " " + rnd.choice(["", "-"]) + "}}")
+            elif r < 0.5:
+                parts.append(tag("if " + rnd.choice(["t", "z", "n > 3", "xs"])) + block(depth - 1)
+                             + (tag("else") + block(depth - 1) if rnd.random() < 0.5 else "") + tag("endif"))
+            elif r < 0.7:
+                parts.append(tag("for x in " + rnd.choice(["xs", "[1, 2]", "[]", "'ab'"])) + block(depth - 1) + tag("endfor"))
+            elif r < 0.85:
+                parts.append(tag("set y = " + rnd.choice(["1", "'s'", "xs | length"])))
+            else:
+                parts.append("{#" + lmod() + " c " + rmod() + "#}")
+            parts.append(rnd.choice(ws))
+        return "".join(parts)
+
+    return [block(3) for _ in range(n)]
+
+
 def render_snippets(env):
+    import copy
     out = []
-    for src in SNIPPETS:
+    for src in SNIPPETS + random_snippets(600) + random_snippets(1000, seed=7) + random_templates(500) + random_snippets2(1000):
         rec = {"template": src}
         try:
-            rec["output"] = env.from_string(src).render(**SNIPPET_VARS)
+            # A fresh copy each time: some filters mutate their input in
+            # Python (indent on a list extends it).
+            rec["output"] = env.from_string(src).render(**copy.deepcopy(SNIPPET_VARS))
+            if " at 0x" in rec["output"]:
+                continue  # a generator's repr: not deterministic
         except jinja2.exceptions.TemplateError as e:
             rec["error"] = type(e).__name__ + ": " + str(e)
         except Exception as e:  # TypeError, ZeroDivisionError, ...
@@ -508,8 +652,9 @@ def main():
         rec = dict(c)
         try:
             rec["output"] = render(env, c)
-        except jinja2.exceptions.TemplateError as e:
+        except Exception as e:  # raise_exception gives TemplateError itself
             rec["error"] = str(e)
+            rec["error_type"] = type(e).__name__
         out.append(rec)
     path = os.path.join(ROOT, "chat/testdata/chat_golden.json")
     tmp = path + ".tmp"

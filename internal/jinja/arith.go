@@ -65,9 +65,15 @@ func arith(op string, a, b Value) (Value, error) {
 			return NewString(a.AsString() + b.AsString()), nil
 		}
 		if a.IsList() && b.IsList() {
+			if a.AsList().Tuple != b.AsList().Tuple {
+				return Undefined(), fmt.Errorf("can only concatenate %s (not \"%s\") to %s", seqName(a), seqName(b), seqName(a))
+			}
 			items := make([]Value, 0, a.AsList().Len()+b.AsList().Len())
 			items = append(items, a.AsList().Items...)
 			items = append(items, b.AsList().Items...)
+			if a.AsList().Tuple {
+				return NewTuple(items), nil
+			}
 			return NewList(items), nil
 		}
 	case "*":
@@ -79,7 +85,16 @@ func arith(op string, a, b Value) (Value, error) {
 		}
 	case "%":
 		if a.IsString() {
-			return Undefined(), fmt.Errorf("printf-style string formatting is not supported")
+			// printf-style formatting: a tuple gives the arguments.
+			if b.IsList() && b.AsList().Tuple {
+				return pyPercent(a.AsString(), b.AsList().Items)
+			}
+			return pyPercentMapping(a.AsString(), []Value{b}, b.IsList() || b.IsDict())
+		}
+	}
+	if (a.IsInt() || a.IsBool()) && (b.IsInt() || b.IsBool()) {
+		if v, ok := smallIntArith(op, toInt64(a), toInt64(b)); ok {
+			return v, nil
 		}
 	}
 	ai, aInt := bigOf(a)
@@ -117,6 +132,9 @@ func repeat(s Value, n int64) (Value, error) {
 	out := make([]Value, 0, len(items)*int(n))
 	for range n {
 		out = append(out, items...)
+	}
+	if s.AsList().Tuple {
+		return NewTuple(out), nil
 	}
 	return NewList(out), nil
 }
@@ -206,4 +224,70 @@ func floatArith(op string, a, b float64) (Value, error) {
 		return NewFloat(math.Pow(a, b)), nil
 	}
 	return Undefined(), fmt.Errorf("unknown operator %q", op)
+}
+
+// smallIntArith is the int64 fast path of intArith; ok is false when the
+// result may overflow or the operation needs the general path.
+func smallIntArith(op string, a, b int64) (Value, bool) {
+	const lim = 1 << 62
+	if a <= -lim || a >= lim || b <= -lim || b >= lim {
+		return Value{}, false
+	}
+	switch op {
+	case "+":
+		return NewInt(a + b), true
+	case "-":
+		return NewInt(a - b), true
+	case "*":
+		if (a < 1<<31 && a > -(1<<31)) && (b < 1<<31 && b > -(1<<31)) {
+			return NewInt(a * b), true
+		}
+	case "//", "%":
+		if b == 0 {
+			return Value{}, false
+		}
+		q, m := a/b, a%b
+		if m != 0 && (m < 0) != (b < 0) {
+			q--
+			m += b
+		}
+		if op == "//" {
+			return NewInt(q), true
+		}
+		return NewInt(m), true
+	}
+	return Value{}, false
+}
+
+func seqName(v Value) string {
+	if v.IsList() && v.AsList().Tuple {
+		return "tuple"
+	}
+	return pyTypeName(v)
+}
+
+// pyCompare evaluates <, >, <= and >= as Python does, with its TypeError
+// for unordered pairs (str and int, None, dicts, ...).
+func pyCompare(op string, a, b Value) (Value, error) {
+	if a.IsUndefined() || b.IsUndefined() {
+		return Undefined(), fmt.Errorf("undefined value in %q comparison", op)
+	}
+	var r bool
+	var err error
+	switch op {
+	case "<":
+		r, err = pyLess(a, b)
+	case ">":
+		r, err = pyLess(b, a)
+	case "<=":
+		r, err = pyLess(b, a)
+		r = !r
+	case ">=":
+		r, err = pyLess(a, b)
+		r = !r
+	}
+	if err != nil {
+		return Undefined(), fmt.Errorf("'%s' not supported between instances of '%s' and '%s'", op, seqName(a), seqName(b))
+	}
+	return NewBool(r), nil
 }

@@ -61,6 +61,7 @@ func (n *forNode) nodeType() string { return "for" }
 // setNode represents variable assignment.
 type setNode struct {
 	target    string
+	targets   []string // {% set a, b = ... %} (speculators fork)
 	namespace string
 	value     expr
 }

@@ -30,20 +30,44 @@ var cachedBuiltins = func() *scope {
 // =============================================================================
 
 func registerGlobals(s *scope) {
-	s.set("namespace", NewCallable("namespace", builtinNamespace))
+	s.set("namespace", NewCallable(orderedKwargsNamespace, builtinNamespace))
 	s.set("raise_exception", NewCallable("raise_exception", builtinRaiseException))
 	s.set("range", NewCallable("range", builtinRange))
 	s.set("joiner", NewCallable("joiner", builtinJoiner))
-	s.set("dict", NewCallable("dict", builtinDict))
+	s.set("dict", NewCallable(orderedKwargsDict, builtinDict))
 	s.set("cycler", NewCallable("cycler", builtinCycler))
 	s.set("strftime_now", NewCallable("strftime_now", builtinStrftimeNow))
 }
 
+// Callable names of the builtins that receive their keyword arguments in
+// source order (Python keeps kwargs order): evalCallExpr passes them an
+// ordered dict as the last positional argument (speculators fork).
+const (
+	orderedKwargsDict      = "builtin dict"
+	orderedKwargsNamespace = "builtin namespace"
+)
+
 func builtinNamespace(args []Value, kwargs map[string]Value) (Value, error) {
 	d := NewDict()
 	dict := d.AsDict()
-	for k, v := range kwargs {
-		dict.Set(k, v)
+	dict.Namespace = true
+	// namespace(dict) copies a mapping first, then the keyword arguments.
+	for _, a := range args {
+		if !a.IsDict() {
+			return Undefined(), fmt.Errorf("namespace: positional argument must be a dict, not %s", pyTypeName(a))
+		}
+		src := a.AsDict()
+		for _, k := range src.Keys {
+			dict.Set(k, src.Data[k])
+		}
+	}
+	keys := make([]string, 0, len(kwargs))
+	for k := range kwargs {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		dict.Set(k, kwargs[k])
 	}
 	return d, nil
 }
@@ -111,8 +135,33 @@ func builtinJoiner(args []Value, kwargs map[string]Value) (Value, error) {
 func builtinDict(args []Value, kwargs map[string]Value) (Value, error) {
 	d := NewDict()
 	dict := d.AsDict()
-	for k, v := range kwargs {
-		dict.Set(k, v)
+	// dict(mapping or pairs, **kw): evalCallExpr hands the keyword
+	// arguments over as an ordered dict after the positional ones.
+	for _, a := range args {
+		switch {
+		case a.IsDict():
+			src := a.AsDict()
+			for _, k := range src.Keys {
+				dict.Set(k, src.Data[k])
+			}
+		case a.IsList():
+			for _, p := range a.AsList().Items {
+				if !p.IsList() || p.AsList().Len() != 2 || !p.AsList().Items[0].IsString() {
+					return Undefined(), fmt.Errorf("dict: sequence elements must be (str, value) pairs")
+				}
+				dict.Set(p.AsList().Items[0].AsString(), p.AsList().Items[1])
+			}
+		default:
+			return Undefined(), fmt.Errorf("dict: '%s' object is not iterable", pyTypeName(a))
+		}
+	}
+	keys := make([]string, 0, len(kwargs))
+	for k := range kwargs {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		dict.Set(k, kwargs[k])
 	}
 	return d, nil
 }
@@ -272,8 +321,8 @@ func evalTest(name string, val Value, args []Value) (bool, error) {
 		// jinja2.Undefined is iterable (it yields nothing).
 		return val.IsList() || val.IsDict() || val.IsString() || val.IsUndefined(), nil
 	case "sequence":
-		// Anything with len() and [] in Python: str and dict too.
-		return val.IsList() || val.IsDict() || val.IsString(), nil
+		// Anything with len() and [] in Python: str, dict and Undefined too.
+		return val.IsList() || val.IsDict() || val.IsString() || val.IsUndefined(), nil
 	case "callable":
 		return val.IsCallable(), nil
 	case "true":
@@ -303,49 +352,55 @@ func evalTest(name string, val Value, args []Value) (bool, error) {
 		if len(args) < 1 {
 			return false, nil
 		}
-		return compareValues(val, args[0]) > 0, nil
+		r, err := pyCompare(">", val, args[0])
+		return r.IsTruthy(), err
 	case "ge", ">=":
 		if len(args) < 1 {
 			return false, nil
 		}
-		return compareValues(val, args[0]) >= 0, nil
+		r, err := pyCompare(">=", val, args[0])
+		return r.IsTruthy(), err
 	case "lt", "lessthan", "<":
 		if len(args) < 1 {
 			return false, nil
 		}
-		return compareValues(val, args[0]) < 0, nil
+		r, err := pyCompare("<", val, args[0])
+		return r.IsTruthy(), err
 	case "le", "<=":
 		if len(args) < 1 {
 			return false, nil
 		}
-		return compareValues(val, args[0]) <= 0, nil
+		r, err := pyCompare("<=", val, args[0])
+		return r.IsTruthy(), err
 	case "in":
 		if len(args) < 1 {
 			return false, nil
 		}
-		return containsValue(args[0], val), nil
-	case "odd":
-		if val.IsInt() {
-			return val.AsInt()%2 != 0, nil
+		return containsValue(args[0], val)
+	case "odd", "even":
+		// Jinja2: value % 2 == 1 (odd) or == 0 (even), with Python's %.
+		r, err := arith("%", val, NewInt(2))
+		if err != nil {
+			return false, err
 		}
-		return false, nil
-	case "even":
-		if val.IsInt() {
-			return val.AsInt()%2 == 0, nil
+		if name == "odd" {
+			return pyEqual(r, NewInt(1)), nil
 		}
-		return false, nil
-	case "upper":
-		if val.IsString() {
-			s := val.AsString()
-			return s == strings.ToUpper(s), nil
+		return pyEqual(r, NewInt(0)), nil
+	case "upper", "lower":
+		// str(value).isupper()/.islower(): all cased characters in that
+		// case, and at least one cased character.
+		s := pyStr(val)
+		cased := false
+		for _, r := range s {
+			if unicode.IsUpper(r) || unicode.IsLower(r) || unicode.IsTitle(r) {
+				cased = true
+				if (name == "upper" && !unicode.IsUpper(r)) || (name == "lower" && !unicode.IsLower(r)) {
+					return false, nil
+				}
+			}
 		}
-		return false, nil
-	case "lower":
-		if val.IsString() {
-			s := val.AsString()
-			return s == strings.ToLower(s), nil
-		}
-		return false, nil
+		return cased, nil
 	case "sameas":
 		if len(args) < 1 {
 			return false, nil
@@ -508,9 +563,9 @@ func filterTrim(args []Value, kwargs map[string]Value) (Value, error) {
 	s := printValue(args[0])
 	if len(args) > 1 {
 		chars := printValue(args[1])
-		s = strings.Trim(s, chars)
+		s = pyStrip(s, &chars, true, true)
 	} else {
-		s = strings.TrimSpace(s)
+		s = pyStrip(s, nil, true, true)
 	}
 	return NewString(s), nil
 }
@@ -533,16 +588,7 @@ func filterCapitalize(args []Value, kwargs map[string]Value) (Value, error) {
 	if len(args) == 0 {
 		return NewString(""), nil
 	}
-	s := printValue(args[0])
-	if len(s) == 0 {
-		return NewString(""), nil
-	}
-	runes := []rune(s)
-	runes[0] = unicode.ToUpper(runes[0])
-	for i := 1; i < len(runes); i++ {
-		runes[i] = unicode.ToLower(runes[i])
-	}
-	return NewString(string(runes)), nil
+	return NewString(pyCapitalize(printValue(args[0]))), nil
 }
 
 func filterLength(args []Value, kwargs map[string]Value) (Value, error) {
@@ -558,9 +604,11 @@ func filterLength(args []Value, kwargs map[string]Value) (Value, error) {
 		return NewInt(int64(v.AsDict().Len())), nil
 	case v.IsString():
 		return NewInt(int64(len([]rune(v.AsString())))), nil
+	case v.IsUndefined():
+		return NewInt(0), nil
 	}
 
-	return NewInt(0), nil
+	return Undefined(), fmt.Errorf("object of type '%s' has no len()", pyTypeName(v))
 }
 
 func filterReverse(args []Value, kwargs map[string]Value) (Value, error) {
@@ -638,8 +686,14 @@ func filterAbs(args []Value, kwargs map[string]Value) (Value, error) {
 	if v.IsFloat() {
 		return NewFloat(math.Abs(v.AsFloat())), nil
 	}
+	if v.IsBool() {
+		return NewInt(toInt64(v)), nil
+	}
+	if v.IsBigInt() {
+		return NewBigInt(new(big.Int).Abs(v.v.(*big.Int))), nil
+	}
 
-	return NewInt(0), nil
+	return Undefined(), fmt.Errorf("bad operand type for abs(): '%s'", pyTypeName(v))
 }
 
 // filterMap is Jinja2's map: map(attribute="a.b", default=...) or
@@ -647,6 +701,9 @@ func filterAbs(args []Value, kwargs map[string]Value) (Value, error) {
 func filterMap(args []Value, kwargs map[string]Value) (Value, error) {
 	if len(args) == 0 {
 		return Undefined(), fmt.Errorf("map: missing value")
+	}
+	if !args[0].IsTruthy() {
+		return NewList(nil), nil // Jinja2's map yields nothing for a falsy value
 	}
 	items, err := iterItems(args[0])
 	if err != nil {
@@ -688,11 +745,18 @@ func filterMap(args []Value, kwargs map[string]Value) (Value, error) {
 }
 
 func filterSelect(args []Value, kwargs map[string]Value) (Value, error) {
-	if len(args) == 0 || !args[0].IsList() {
+	if len(args) == 0 {
 		return NewList(nil), nil
 	}
-
-	list := args[0].AsList()
+	// Jinja2's select_or_reject yields nothing for a falsy value.
+	if !args[0].IsTruthy() {
+		return NewList(nil), nil
+	}
+	src, err := iterItems(args[0])
+	if err != nil {
+		return Undefined(), err
+	}
+	list := &List{Items: src}
 	testName := ""
 	if len(args) > 1 && args[1].IsString() {
 		testName = args[1].AsString()
@@ -724,11 +788,18 @@ func filterSelect(args []Value, kwargs map[string]Value) (Value, error) {
 }
 
 func filterReject(args []Value, kwargs map[string]Value) (Value, error) {
-	if len(args) == 0 || !args[0].IsList() {
+	if len(args) == 0 {
 		return NewList(nil), nil
 	}
-
-	list := args[0].AsList()
+	// Jinja2's select_or_reject yields nothing for a falsy value.
+	if !args[0].IsTruthy() {
+		return NewList(nil), nil
+	}
+	src, err := iterItems(args[0])
+	if err != nil {
+		return Undefined(), err
+	}
+	list := &List{Items: src}
 	testName := ""
 	if len(args) > 1 && args[1].IsString() {
 		testName = args[1].AsString()
@@ -760,11 +831,18 @@ func filterReject(args []Value, kwargs map[string]Value) (Value, error) {
 }
 
 func filterSelectattr(args []Value, kwargs map[string]Value) (Value, error) {
-	if len(args) < 2 || !args[0].IsList() {
+	if len(args) < 2 {
+		return Undefined(), fmt.Errorf("missing parameter for attribute name")
+	}
+	// Jinja2's select_or_reject yields nothing for a falsy value.
+	if !args[0].IsTruthy() {
 		return NewList(nil), nil
 	}
-
-	list := args[0].AsList()
+	src, err := iterItems(args[0])
+	if err != nil {
+		return Undefined(), err
+	}
+	list := &List{Items: src}
 	attrName := printValue(args[1])
 	testName := "truthy"
 	if len(args) > 2 {
@@ -802,11 +880,18 @@ func filterSelectattr(args []Value, kwargs map[string]Value) (Value, error) {
 }
 
 func filterRejectattr(args []Value, kwargs map[string]Value) (Value, error) {
-	if len(args) < 2 || !args[0].IsList() {
+	if len(args) < 2 {
+		return Undefined(), fmt.Errorf("missing parameter for attribute name")
+	}
+	// Jinja2's select_or_reject yields nothing for a falsy value.
+	if !args[0].IsTruthy() {
 		return NewList(nil), nil
 	}
-
-	list := args[0].AsList()
+	src, err := iterItems(args[0])
+	if err != nil {
+		return Undefined(), err
+	}
+	list := &List{Items: src}
 	attrName := printValue(args[1])
 	testName := "truthy"
 	if len(args) > 2 {
@@ -847,7 +932,10 @@ func filterWordcount(args []Value, kwargs map[string]Value) (Value, error) {
 	if len(args) == 0 {
 		return NewInt(0), nil
 	}
-	words := strings.Fields(printValue(args[0]))
+	// Jinja2 counts matches of \w+.
+	words := strings.FieldsFunc(printValue(args[0]), func(r rune) bool {
+		return !(r == '_' || unicode.IsLetter(r) || unicode.IsNumber(r))
+	})
 	return NewInt(int64(len(words))), nil
 }
 
@@ -865,8 +953,11 @@ func filterEscape(args []Value, kwargs map[string]Value) (Value, error) {
 }
 
 func filterDictsort(args []Value, kwargs map[string]Value) (Value, error) {
-	if len(args) == 0 || !args[0].IsDict() {
+	if len(args) == 0 {
 		return NewList(nil), nil
+	}
+	if !args[0].IsDict() {
+		return Undefined(), fmt.Errorf("'%s' object has no attribute 'items'", pyTypeName(args[0]))
 	}
 
 	d := args[0].AsDict()
@@ -945,37 +1036,30 @@ func toFloat64(v Value) float64 {
 	return 0
 }
 
-func compareValues(a, b Value) int {
-	af := toFloat64(a)
-	bf := toFloat64(b)
-	if af < bf {
-		return -1
-	}
-	if af > bf {
-		return 1
-	}
-	if a.IsString() && b.IsString() {
-		return strings.Compare(a.AsString(), b.AsString())
-	}
-	return 0
-}
-
-func containsValue(container, item Value) bool {
-	if container.IsList() {
+func containsValue(container, item Value) (bool, error) {
+	switch {
+	case container.IsList():
 		for _, v := range container.AsList().Items {
 			if pyEqual(v, item) {
-				return true
+				return true, nil
 			}
 		}
-		return false
+		return false, nil
+	case container.IsDict():
+		if item.IsList() && !item.AsList().Tuple || item.IsDict() {
+			return false, fmt.Errorf("unhashable type: '%s'", pyTypeName(item))
+		}
+		return item.IsString() && container.AsDict().Has(item.AsString()), nil
+	case container.IsString():
+		if !item.IsString() {
+			return false, fmt.Errorf("'in <string>' requires string as left operand, not %s", pyTypeName(item))
+		}
+		return strings.Contains(container.AsString(), item.AsString()), nil
+	case container.IsUndefined():
+		// jinja2.Undefined iterates as empty.
+		return false, nil
 	}
-	if container.IsDict() && item.IsString() {
-		return container.AsDict().Has(item.AsString())
-	}
-	if container.IsString() && item.IsString() {
-		return strings.Contains(container.AsString(), item.AsString())
-	}
-	return false
+	return false, fmt.Errorf("argument of type '%s' is not iterable", pyTypeName(container))
 }
 
 // valueToGo converts a Value back to a plain Go type suitable for

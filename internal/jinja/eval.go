@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 var (
@@ -54,7 +56,7 @@ type evaluator struct {
 // Limits that keep a hostile template from hanging or exhausting memory
 // (speculators fork). Real chat templates stay far below them.
 const (
-	maxSteps      = 5_000_000 // loop iterations and macro calls per render
+	maxSteps      = 2_000_000 // loop iterations and macro calls per render
 	maxMacroDepth = 500       // Python's recursion limit is about 1,000
 	maxOutput     = 64 << 20  // bytes written per render
 	maxRange      = 100_000   // Jinja2 sandbox's MAX_RANGE
@@ -304,10 +306,24 @@ func (e *evaluator) execSet(n *setNode) error {
 
 	if n.namespace != "" {
 		nsVal, ok := e.scope.get(n.namespace)
-		if !ok || !nsVal.IsDict() {
-			return fmt.Errorf("set: namespace %q not found or not a dict", n.namespace)
+		if !ok || !nsVal.IsDict() || !nsVal.AsDict().Namespace {
+			return fmt.Errorf("cannot assign attribute on non-namespace object %q", n.namespace)
 		}
 		nsVal.AsDict().Set(n.target, val)
+		return nil
+	}
+
+	if len(n.targets) > 0 {
+		parts, err := iterItems(val)
+		if err != nil || val.IsUndefined() {
+			return fmt.Errorf("cannot unpack %s into %d names", pyTypeName(val), len(n.targets))
+		}
+		if len(parts) != len(n.targets) {
+			return fmt.Errorf("cannot unpack %d values into %d names", len(parts), len(n.targets))
+		}
+		for i, t := range n.targets {
+			e.scope.set(t, parts[i])
+		}
 		return nil
 	}
 
@@ -924,18 +940,14 @@ func (e *evaluator) evalBinary(n *binExpr) (Value, error) {
 		return NewBool(valuesEqual(left, right)), nil
 	case "!=":
 		return NewBool(!valuesEqual(left, right)), nil
-	case "<":
-		return NewBool(compareValues(left, right) < 0), nil
-	case ">":
-		return NewBool(compareValues(left, right) > 0), nil
-	case "<=":
-		return NewBool(compareValues(left, right) <= 0), nil
-	case ">=":
-		return NewBool(compareValues(left, right) >= 0), nil
+	case "<", ">", "<=", ">=":
+		return pyCompare(n.op, left, right)
 	case "in":
-		return NewBool(containsValue(right, left)), nil
+		ok, err := containsValue(right, left)
+		return NewBool(ok), err
 	case "not in":
-		return NewBool(!containsValue(right, left)), nil
+		ok, err := containsValue(right, left)
+		return NewBool(!ok), err
 	}
 
 	return Undefined(), fmt.Errorf("unknown binary operator %q", n.op)
@@ -987,6 +999,17 @@ func (e *evaluator) evalCallExpr(n *callExpr) (Value, error) {
 			}
 			kwargs[kw.name] = v
 		}
+	}
+
+	if c := fn.AsCallable(); c.Name == orderedKwargsDict || c.Name == orderedKwargsNamespace {
+		d := NewDict()
+		for _, kw := range n.kwargs {
+			d.AsDict().Set(kw.name, kwargs[kw.name])
+		}
+		if len(n.kwargs) > 0 {
+			args = append(args, d)
+		}
+		return c.Fn(args, nil)
 	}
 
 	return fn.AsCallable().Fn(args, kwargs)
@@ -1089,38 +1112,23 @@ func (e *evaluator) stringMethod(obj Value, method string) (Value, error) {
 	s := obj.AsString()
 
 	switch method {
-	case "strip":
-		return e.makeStringFunc("strip", func(args []Value, kwargs map[string]Value) (Value, error) {
-			if len(args) > 0 {
-				return NewString(strings.Trim(s, printValue(args[0]))), nil
+	case "strip", "lstrip", "rstrip":
+		return e.makeStringFunc(method, func(args []Value, kwargs map[string]Value) (Value, error) {
+			var chars *string
+			if len(args) > 0 && !args[0].IsNone() {
+				if !args[0].IsString() {
+					return Undefined(), fmt.Errorf("%s arg must be None or str", method)
+				}
+				c := args[0].AsString()
+				chars = &c
 			}
-			return NewString(strings.TrimSpace(s)), nil
-		}), nil
-
-	case "lstrip":
-		return e.makeStringFunc("lstrip", func(args []Value, kwargs map[string]Value) (Value, error) {
-			if len(args) > 0 {
-				return NewString(strings.TrimLeft(s, printValue(args[0]))), nil
-			}
-			return NewString(strings.TrimLeftFunc(s, func(r rune) bool {
-				return r == ' ' || r == '\t' || r == '\n' || r == '\r'
-			})), nil
-		}), nil
-
-	case "rstrip":
-		return e.makeStringFunc("rstrip", func(args []Value, kwargs map[string]Value) (Value, error) {
-			if len(args) > 0 {
-				return NewString(strings.TrimRight(s, printValue(args[0]))), nil
-			}
-			return NewString(strings.TrimRightFunc(s, func(r rune) bool {
-				return r == ' ' || r == '\t' || r == '\n' || r == '\r'
-			})), nil
+			return NewString(pyStrip(s, chars, method != "rstrip", method != "lstrip")), nil
 		}), nil
 
 	case "split":
 		return e.makeStringFunc("split", func(args []Value, kwargs map[string]Value) (Value, error) {
 			if len(args) == 0 {
-				parts := strings.Fields(s)
+				parts := strings.FieldsFunc(s, isPySpace)
 				items := make([]Value, len(parts))
 				for i, p := range parts {
 					items[i] = NewString(p)
@@ -1128,7 +1136,7 @@ func (e *evaluator) stringMethod(obj Value, method string) (Value, error) {
 				return NewList(items), nil
 			}
 			if args[0].IsNone() {
-				parts := strings.Fields(s)
+				parts := strings.FieldsFunc(s, isPySpace)
 				items := make([]Value, len(parts))
 				for i, p := range parts {
 					items[i] = NewString(p)
@@ -1200,28 +1208,12 @@ func (e *evaluator) stringMethod(obj Value, method string) (Value, error) {
 
 	case "title":
 		return e.makeStringFunc("title", func(args []Value, kwargs map[string]Value) (Value, error) {
-			// Simple title case: capitalize first letter of each word.
-			runes := []rune(s)
-			inWord := false
-			for i, r := range runes {
-				if r == ' ' || r == '\t' || r == '\n' {
-					inWord = false
-				} else if !inWord {
-					runes[i] = []rune(strings.ToUpper(string(r)))[0]
-					inWord = true
-				}
-			}
-			return NewString(string(runes)), nil
+			return NewString(pyTitle(s)), nil
 		}), nil
 
 	case "capitalize":
 		return e.makeStringFunc("capitalize", func(args []Value, kwargs map[string]Value) (Value, error) {
-			if len(s) == 0 {
-				return NewString(""), nil
-			}
-			runes := []rune(s)
-			runes[0] = []rune(strings.ToUpper(string(runes[0])))[0]
-			return NewString(string(runes)), nil
+			return NewString(pyCapitalize(s)), nil
 		}), nil
 
 	case "count":
@@ -1450,4 +1442,59 @@ func affixMatch(f func(string, string) bool, s string, arg Value) bool {
 		return false
 	}
 	return f(s, printValue(arg))
+}
+
+// isPySpace is Python's str.isspace for one character: Go's unicode.IsSpace
+// plus the information separators \x1c-\x1f.
+func isPySpace(r rune) bool {
+	return unicode.IsSpace(r) || (r >= 0x1c && r <= 0x1f)
+}
+
+// pyStrip is str.strip/lstrip/rstrip: Python whitespace when chars is nil,
+// else any of the characters in chars.
+func pyStrip(s string, chars *string, left, right bool) string {
+	cut := isPySpace
+	if chars != nil {
+		set := *chars
+		cut = func(r rune) bool { return strings.ContainsRune(set, r) }
+	}
+	if left {
+		s = strings.TrimLeftFunc(s, cut)
+	}
+	if right {
+		s = strings.TrimRightFunc(s, cut)
+	}
+	return s
+}
+
+func isCased(r rune) bool { return unicode.IsUpper(r) || unicode.IsLower(r) || unicode.IsTitle(r) }
+
+// pyTitle is Python's str.title(): a cased character after an uncased one
+// starts a word and is title-cased, the others are lower-cased.
+func pyTitle(s string) string {
+	var b strings.Builder
+	prev := false
+	for _, r := range s {
+		switch {
+		case isCased(r) && !prev:
+			b.WriteRune(unicode.ToTitle(r))
+			prev = true
+		case isCased(r):
+			b.WriteRune(unicode.ToLower(r))
+		default:
+			b.WriteRune(r)
+			prev = false
+		}
+	}
+	return b.String()
+}
+
+// pyCapitalize is Python's str.capitalize(): the first character title-cased,
+// the rest lower-cased.
+func pyCapitalize(s string) string {
+	if s == "" {
+		return s
+	}
+	r, size := utf8.DecodeRuneInString(s)
+	return string(unicode.ToTitle(r)) + strings.ToLower(s[size:])
 }

@@ -944,7 +944,7 @@ func applyTrimming(segs []segment) {
 	// Pass 1: left side of every tag.
 	for i := range segs {
 		seg := &segs[i]
-		applyDefaults := seg.kind == segStmt || seg.kind == segComment
+		applyDefaults := (seg.kind == segStmt || seg.kind == segComment) && !seg.keepLeft
 
 		switch {
 		// Whitespace control only touches the text right next to the
@@ -977,7 +977,7 @@ func applyTrimming(segs []segment) {
 	// Pass 2: right side of every tag.
 	for i := range segs {
 		seg := &segs[i]
-		applyDefaults := seg.kind == segStmt || seg.kind == segComment
+		applyDefaults := (seg.kind == segStmt || seg.kind == segComment) && !seg.keepRight
 
 		switch {
 		case seg.trimRight:
@@ -1345,7 +1345,8 @@ func (p *templateParser) parseSet() (node, error) {
 		return &setBlockNode{target: target, body: body}, nil
 	}
 
-	// Inline set: {% set var = expr %}
+	// Inline set: {% set var = expr %}, {% set a, b = expr %} or
+	// {% set ns.attr = expr %}.
 	before, after, ok := strings.Cut(setExpr, "=")
 	if !ok {
 		return nil, fmt.Errorf("line %d: set statement missing '='", seg.line)
@@ -1355,20 +1356,59 @@ func (p *templateParser) parseSet() (node, error) {
 	valueStr := strings.TrimSpace(after)
 
 	val, err := parseExpr(valueStr)
+	if err != nil && strings.Contains(valueStr, ",") {
+		// A bare tuple: {% set x = 1, 2 %} (speculators fork).
+		if tv, terr := parseExpr("(" + valueStr + ")"); terr == nil {
+			val, err = tv, nil
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("line %d: set value: %w", seg.line, err)
 	}
 
 	// Check for namespace: ns.attr = value
 	if before, after, ok := strings.Cut(target, "."); ok {
+		if !isIdent(strings.TrimSpace(before)) || !isIdent(strings.TrimSpace(after)) {
+			return nil, fmt.Errorf("line %d: cannot assign to %q", seg.line, target)
+		}
 		return &setNode{
-			namespace: before,
-			target:    after,
+			namespace: strings.TrimSpace(before),
+			target:    strings.TrimSpace(after),
 			value:     val,
 		}, nil
 	}
 
+	if strings.Contains(target, ",") {
+		var names []string
+		for _, t := range strings.Split(target, ",") {
+			t = strings.TrimSpace(t)
+			if !isIdent(t) {
+				return nil, fmt.Errorf("line %d: cannot assign to %q", seg.line, target)
+			}
+			names = append(names, t)
+		}
+		return &setNode{targets: names, value: val}, nil
+	}
+	if !isIdent(target) {
+		return nil, fmt.Errorf("line %d: cannot assign to %q", seg.line, target)
+	}
+
 	return &setNode{target: target, value: val}, nil
+}
+
+// isIdent reports whether s is a Jinja2 name.
+func isIdent(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c == '_' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (i > 0 && c >= '0' && c <= '9') {
+			continue
+		}
+		return false
+	}
+	return true
 }
 
 func (p *templateParser) parseMacro() (*macroNode, error) {

@@ -194,7 +194,27 @@ func filterSort(args []Value, kwargs map[string]Value) (Value, error) {
 		return Undefined(), err
 	}
 	reverse := boolArg(args, 1, kwargs, "reverse", false)
-	key := sortKey(kwargs, boolArg(args, 2, kwargs, "case_sensitive", false))
+	caseSensitive := boolArg(args, 2, kwargs, "case_sensitive", false)
+	key := sortKey(kwargs, caseSensitive)
+	if a, ok := kwargs["attribute"]; ok && !a.IsNone() {
+		// Jinja2's sort takes "a,b" attribute lists and compares the
+		// key lists, so equal (even undefined) keys never reach "<".
+		var getters []func(Value) (Value, error)
+		for _, part := range strings.Split(pyStr(a), ",") {
+			getters = append(getters, sortKey(map[string]Value{"attribute": NewString(strings.TrimSpace(part))}, caseSensitive))
+		}
+		key = func(v Value) (Value, error) {
+			parts := make([]Value, len(getters))
+			for i, g := range getters {
+				x, err := g(v)
+				if err != nil {
+					return Undefined(), err
+				}
+				parts[i] = x
+			}
+			return NewList(parts), nil
+		}
+	}
 	items := append([]Value(nil), src...)
 	keys := make([]Value, len(items))
 	for i, it := range items {
@@ -491,12 +511,26 @@ func filterRound(args []Value, kwargs map[string]Value) (Value, error) {
 	if p, ok := kwargs["precision"]; ok {
 		precision = toInt64(p)
 	}
+	if !args[0].IsNumber() && !args[0].IsBool() {
+		return Undefined(), fmt.Errorf("type %s doesn't define __round__ method", pyTypeName(args[0]))
+	}
 	method := "common"
 	if len(args) > 2 {
 		method = pyStr(args[2])
 	}
 	if m, ok := kwargs["method"]; ok {
 		method = pyStr(m)
+	}
+	if method == "common" && !args[0].IsFloat() {
+		// round() of an int (or bool) is an int; negative precisions
+		// round to tens, hundreds, ...
+		v := args[0]
+		if v.IsBool() {
+			v = NewInt(toInt64(v))
+		}
+		if precision >= 0 {
+			return v, nil
+		}
 	}
 	f := toFloat64(args[0])
 	if precision > 300 || precision < -300 {
@@ -552,7 +586,10 @@ func filterIndent(args []Value, kwargs map[string]Value) (Value, error) {
 	if len(args) == 0 {
 		return NewString(""), nil
 	}
-	s := pyStr(args[0])
+	if !args[0].IsString() {
+		return Undefined(), fmt.Errorf("indent: expected a string, got %s", pyTypeName(args[0]))
+	}
+	s := args[0].AsString()
 	width := NewInt(4)
 	if len(args) > 1 {
 		width = args[1]
@@ -687,7 +724,32 @@ func filterTruncate(args []Value, kwargs map[string]Value) (Value, error) {
 	if len(args) == 0 {
 		return NewString(""), nil
 	}
-	s := []rune(pyStr(args[0]))
+	if args[0].IsList() {
+		// Sequences come back unchanged when short enough; cutting one
+		// and adding the end string is a TypeError in Python.
+		length := int64(255)
+		if len(args) > 1 {
+			length = toInt64(args[1])
+		}
+		if l, ok := kwargs["length"]; ok {
+			length = toInt64(l)
+		}
+		leeway := int64(5)
+		if len(args) > 4 {
+			leeway = toInt64(args[4])
+		}
+		if l, ok := kwargs["leeway"]; ok {
+			leeway = toInt64(l)
+		}
+		if int64(args[0].AsList().Len()) <= length+leeway {
+			return args[0], nil
+		}
+		return Undefined(), fmt.Errorf("truncate: can only concatenate list to list")
+	}
+	if !args[0].IsString() {
+		return Undefined(), fmt.Errorf("truncate: object of type '%s' has no len()", pyTypeName(args[0]))
+	}
+	s := []rune(args[0].AsString())
 	get := func(i int, name string, def Value) Value {
 		if v, ok := kwargs[name]; ok {
 			return v
@@ -728,6 +790,13 @@ func filterFormat(args []Value, kwargs map[string]Value) (Value, error) {
 var percentSpec = regexp.MustCompile(`%([-+ 0#]*)(\d+)?(?:\.(\d+))?([srdifxXoeEgG%])`)
 
 func pyPercent(format string, args []Value) (Value, error) {
+	return pyPercentMapping(format, args, false)
+}
+
+// pyPercentMapping formats; mappingArg is set when the single argument is
+// a list or dict, which Python treats as a mapping and then does not
+// complain about unused arguments.
+func pyPercentMapping(format string, args []Value, mappingArg bool) (Value, error) {
 	var b strings.Builder
 	last, next := 0, 0
 	for _, m := range percentSpec.FindAllStringSubmatchIndex(format, -1) {
@@ -778,7 +847,7 @@ func pyPercent(format string, args []Value) (Value, error) {
 		}
 	}
 	b.WriteString(format[last:])
-	if next < len(args) {
+	if next < len(args) && !mappingArg {
 		return Undefined(), fmt.Errorf("format: not all arguments converted during string formatting")
 	}
 	return NewString(b.String()), nil

@@ -148,6 +148,10 @@ func writeReprPath(b *strings.Builder, v Value, path []any) {
 		b.WriteByte(close)
 	case KindDict:
 		d := v.AsDict()
+		if d.Namespace {
+			b.WriteString("<Namespace ")
+			defer b.WriteByte('>')
+		}
 		b.WriteByte('{')
 		for i, key := range d.Keys {
 			if i > 0 {

@@ -21,6 +21,8 @@ type segment struct {
 	text      string // Content between delimiters (tags) or raw text.
 	trimLeft  bool   // {%- / {{- / {#- was used.
 	trimRight bool   // -%} / -}} / -#} was used.
+	keepLeft  bool   // {%+ / {#+ was used: no lstrip_blocks (speculators fork).
+	keepRight bool   // +%} / +#} was used: no trim_blocks (speculators fork).
 	line      int    // 1-based line number where the segment starts.
 	col       int    // 1-based column number where the segment starts.
 }
@@ -95,8 +97,14 @@ func scan(source string) ([]segment, error) {
 
 		// Check for the trim flag immediately after the opener.
 		trimLeft := false
+		keepLeft := false
 		if i < len(source) && source[i] == '-' {
 			trimLeft = true
+			i++
+			col++
+		} else if i < len(source) && source[i] == '+' && kind != segExpr {
+			// "{%+" keeps the indentation lstrip_blocks would remove.
+			keepLeft = true
 			i++
 			col++
 		}
@@ -169,8 +177,8 @@ func scan(source string) ([]segment, error) {
 			}
 
 			// Check for trim-right flag followed by the closer.
-			if ch == '-' && i+2 < len(source) && source[i+1] == closer[0] && source[i+2] == closer[1] {
-				trimRight = true
+			if (ch == '-' || (ch == '+' && kind != segExpr)) && i+2 < len(source) && source[i+1] == closer[0] && source[i+2] == closer[1] {
+				trimRight = ch == '-'
 				contentEnd := i
 				i += 3
 				col += 3
@@ -180,6 +188,8 @@ func scan(source string) ([]segment, error) {
 					text:      source[contentStart:contentEnd],
 					trimLeft:  trimLeft,
 					trimRight: trimRight,
+					keepLeft:  keepLeft,
+					keepRight: ch == '+',
 					line:      tagLine,
 					col:       tagCol,
 				})
@@ -198,6 +208,7 @@ func scan(source string) ([]segment, error) {
 					text:      source[contentStart:contentEnd],
 					trimLeft:  trimLeft,
 					trimRight: trimRight,
+					keepLeft:  keepLeft,
 					line:      tagLine,
 					col:       tagCol,
 				})

@@ -290,6 +290,9 @@ func (l *List) Append(v Value) { l.Items = append(l.Items, v) }
 type Dict struct {
 	Keys []string
 	Data map[string]Value
+	// Namespace marks a namespace() object, the only target of
+	// "{% set ns.attr = ... %}" (speculators fork).
+	Namespace bool
 }
 
 // Get returns the value for key and reports whether it was found.

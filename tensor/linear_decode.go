@@ -10,7 +10,7 @@ import "sync"
 
 // linearRowsMax is the row count up to which LinearAuto streams the weights
 // (LinearRowsForward) instead of calling Sgemm.
-const linearRowsMax = 4
+const linearRowsMax = 8
 
 // LinearRowsForward computes y = x·Wᵀ (+ b when b is not nil) like
 // LinearForward, splitting the rows of W over the workers and reading each

@@ -11,3 +11,6 @@ func dotAVX2(a, b *float32, n int) float32
 func axpyAVX2(a float32, x, y *float32, n int)
 
 var useVecDot = hasAVX2
+
+//go:noescape
+func dotBF16AVX2(a *float32, w *uint16, n int) float32

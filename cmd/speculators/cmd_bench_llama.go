@@ -69,11 +69,12 @@ used by scripts/bench_llama.sh into DIR and exits.`,
 			}
 			copyBW, readBW := copyBandwidth(), readBandwidth()
 			params := m.NumParams()
-			// Bytes a decode step streams: every weight once (float32), plus
+			// Bytes a decode step streams: every weight once as held (bf16
+			// Linear weights of bf16 checkpoints at 2 bytes), plus
 			// the key/value cache read by attention at the mean length.
 			c := m.Config
 			kv := int64(2*c.NumHiddenLayers*c.KVHeads*c.HeadDim*4) * int64(prompt+gen/2)
-			stepBytes := 4*params + kv
+			stepBytes := m.WeightBytes() + kv
 			res := map[string]any{
 				"params": params, "prompt_tokens": prompt, "decode_tokens": gen - 1, "runs": runs,
 				"prefill_tokens_per_s": median(pre), "decode_tokens_per_s": median(dec),

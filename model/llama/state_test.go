@@ -53,6 +53,9 @@ var stateCases = func() []testmodel.Options {
 	q := testmodel.Tiny("qwen2")
 	q.UseSlidingWindow, q.SlidingWindow, q.MaxWindowLayers = true, 4, 1
 	cs = append(cs, q)
+	b := testmodel.Tiny("qwen3")
+	b.DType, b.Seed = "BF16", 9
+	cs = append(cs, b)
 	return cs
 }()
 

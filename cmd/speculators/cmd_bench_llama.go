@@ -22,7 +22,7 @@ func newBenchLlamaCmd() *cobra.Command {
 	var (
 		model, makeModel  string
 		prompt, gen, runs int
-		asJSON            bool
+		asJSON, f32       bool
 	)
 	cmd := &cobra.Command{
 		Use:   "llama (--model DIR | --make-model DIR)",
@@ -44,7 +44,7 @@ used by scripts/bench_llama.sh into DIR and exits.`,
 			if model == "" || prompt < 1 || gen < 2 || runs < 1 {
 				return &usageError{errors.New("bench llama: need --model (or --make-model), --prompt ≥ 1, --gen ≥ 2, --runs ≥ 1")}
 			}
-			m, err := llama.Load(model)
+			m, err := llama.LoadWith(model, llama.LoadOptions{Float32: f32})
 			if err != nil {
 				return err
 			}
@@ -108,6 +108,7 @@ used by scripts/bench_llama.sh into DIR and exits.`,
 	f.IntVar(&gen, "gen", 64, "generated tokens (the first comes from the prefill)")
 	f.IntVar(&runs, "runs", 3, "measured runs (after one warm-up)")
 	f.BoolVar(&asJSON, "json", false, "print one JSON object")
+	f.BoolVar(&f32, "f32", false, "widen bf16 weights to float32 at load (as the PyTorch baseline holds them)")
 	return cmd
 }
 

@@ -102,7 +102,18 @@ func (m *Model) EOS() ([]int, error) {
 // indexed set of shards) of a Hugging Face model directory. BF16, F16 and
 // F32 weights are converted to float32. Every tensor is checked against the
 // shapes the config implies; missing tensors are named.
-func Load(dir string) (*Model, error) {
+func Load(dir string) (*Model, error) { return LoadWith(dir, LoadOptions{}) }
+
+// LoadOptions adjust Load.
+type LoadOptions struct {
+	// Float32 widens bf16 Linear weights to float32 at load instead of
+	// keeping them as bf16 (same results, twice the memory and decode
+	// traffic; for comparisons).
+	Float32 bool
+}
+
+// LoadWith is Load with options.
+func LoadWith(dir string, opt LoadOptions) (*Model, error) {
 	cfg, err := LoadConfig(filepath.Join(dir, "config.json"))
 	if err != nil {
 		return nil, err
@@ -112,7 +123,7 @@ func Load(dir string) (*Model, error) {
 		return nil, fmt.Errorf("llama: %w", err)
 	}
 	defer ck.Close()
-	m, err := FromCheckpoint(cfg, ck)
+	m, err := fromCheckpoint(cfg, ck, opt)
 	if err != nil {
 		return nil, fmt.Errorf("llama: %s: %w", dir, err)
 	}
@@ -136,6 +147,10 @@ type wantTensor struct {
 
 // FromCheckpoint builds a Model from a resolved config and open weights.
 func FromCheckpoint(cfg *Config, src tensorSource) (*Model, error) {
+	return fromCheckpoint(cfg, src, LoadOptions{})
+}
+
+func fromCheckpoint(cfg *Config, src tensorSource, opt LoadOptions) (*Model, error) {
 	m := &Model{Config: cfg}
 	H, V, I := cfg.HiddenSize, cfg.VocabSize, cfg.IntermediateSize
 	qd, kvd, hd := cfg.NumAttentionHeads*cfg.HeadDim, cfg.KVHeads*cfg.HeadDim, cfg.HeadDim
@@ -212,7 +227,7 @@ func FromCheckpoint(cfg *Config, src tensorSource) (*Model, error) {
 		for _, d := range w.shape {
 			n *= d
 		}
-		if info, _ := src.Info(w.name); w.w != nil && info.DType == safetensors.BF16 {
+		if info, _ := src.Info(w.name); w.w != nil && info.DType == safetensors.BF16 && !opt.Float32 {
 			raw, err := src.Bytes(w.name)
 			if err != nil {
 				return nil, err

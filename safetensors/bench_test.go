@@ -1,6 +1,7 @@
 package safetensors
 
 import (
+	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -81,6 +82,31 @@ func readAll(b testing.TB, path string, bufs map[string][]float32) int64 {
 	return n
 }
 
+// touchAll maps path and reads every byte of every tensor through the
+// zero-copy views (what a consumer of Bytes does), returning a checksum.
+func touchAll(b testing.TB, path string) uint64 {
+	f, err := Open(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	var sum uint64
+	for _, name := range f.Names() {
+		v, err := f.Bytes(name)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for len(v) >= 8 {
+			sum ^= binary.LittleEndian.Uint64(v)
+			v = v[8:]
+		}
+		for _, c := range v {
+			sum ^= uint64(c)
+		}
+	}
+	return sum
+}
+
 // BenchmarkRead: mmap a 64 MB file and convert every tensor to float32
 // (ints to int64). Warm page cache.
 func BenchmarkRead(b *testing.B) {
@@ -154,8 +180,9 @@ func BenchmarkBF16ToFloat32(b *testing.B) {
 
 // TestThroughputVsCp measures, in one run and on one disk, the write and
 // read throughput of a large checkpoint as a ratio to cp of the same file
-// (median of 3). Set SAFETENSORS_BENCH_MB (e.g. 1100) and optionally
-// SAFETENSORS_BENCH_DIR; scripts/bench_safetensors.sh does both.
+// (median of 3, or SAFETENSORS_BENCH_ROUNDS). Set SAFETENSORS_BENCH_MB
+// (e.g. 1100) and optionally SAFETENSORS_BENCH_DIR;
+// scripts/bench_safetensors.sh does both.
 func TestThroughputVsCp(t *testing.T) {
 	mb, _ := strconv.Atoi(os.Getenv("SAFETENSORS_BENCH_MB"))
 	if mb <= 0 {
@@ -186,9 +213,15 @@ func TestThroughputVsCp(t *testing.T) {
 	}
 	// Each timed step starts from a synced disk and writes a fresh file,
 	// as cp does; round 0 warms up and is not counted.
-	var wr, rd, rdInto, cp, cpSync []float64
+	rounds := 3
+	if n, _ := strconv.Atoi(os.Getenv("SAFETENSORS_BENCH_ROUNDS")); n > 0 {
+		rounds = n
+	}
+	var wr, wrNoWB, rd, rdInto, rdView, cp, cpSync []float64
+	ab := os.Getenv("SAFETENSORS_BENCH_AB") != ""
+	defer func() { writebackEnabled = true }()
 	bufs := map[string][]float32{}
-	for round := range 4 {
+	for round := range rounds + 1 {
 		os.Remove(p)
 		run("sync")
 		w := timeIt(func() {
@@ -196,6 +229,18 @@ func TestThroughputVsCp(t *testing.T) {
 				t.Fatal(err)
 			}
 		})
+		var wn float64
+		if ab { // the same write without early writeback
+			os.Remove(p)
+			run("sync")
+			writebackEnabled = false
+			wn = timeIt(func() {
+				if err := WriteFile(p, ts, map[string]string{"format": "pt"}); err != nil {
+					t.Fatal(err)
+				}
+			})
+			writebackEnabled = true
+		}
 		run("sync")
 		c := timeIt(func() { run("cp", p, cpDst) })
 		os.Remove(cpDst)
@@ -205,20 +250,25 @@ func TestThroughputVsCp(t *testing.T) {
 		run("sync")
 		r := timeIt(func() { readAll(t, p, nil) })
 		ri := timeIt(func() { readAll(t, p, bufs) })
+		rv := timeIt(func() { touchAll(t, p) })
 		if round > 0 {
 			wr, cp, cpSync, rd, rdInto = append(wr, w), append(cp, c), append(cpSync, cs), append(rd, r), append(rdInto, ri)
+			wrNoWB, rdView = append(wrNoWB, wn), append(rdView, rv)
 		}
 	}
 	med := func(v []float64) float64 { s := slices.Clone(v); slices.Sort(s); return s[len(s)/2] }
 	st, _ := os.Stat(p)
 	gb := float64(st.Size()) / 1e9
-	t.Logf("file %.2f GB; medians of 3 (s): write %.3f, read+convert %.3f, read+convert into buffers %.3f, cp %.3f, cp+fsync %.3f",
-		gb, med(wr), med(rd), med(rdInto), med(cp), med(cpSync))
+	t.Logf("file %.2f GB; medians of %d (s): write %.3f, read+convert %.3f, read+convert into buffers %.3f, cp %.3f, cp+fsync %.3f",
+		gb, rounds, med(wr), med(rd), med(rdInto), med(cp), med(cpSync))
 	t.Logf("throughput GB/s: write %.2f, read %.2f, read into buffers %.2f, cp %.2f, cp+fsync %.2f",
 		gb/med(wr), gb/med(rd), gb/med(rdInto), gb/med(cp), gb/med(cpSync))
-	t.Logf("RATIOS (throughput vs cp): write %.2fx cp, %.2fx cp+fsync; read %.2fx cp (Float32), %.2fx cp (ReadFloat32 into buffers)",
-		med(cp)/med(wr), med(cpSync)/med(wr), med(cp)/med(rd), med(cp)/med(rdInto))
-	t.Logf("raw s: write %.3f read %.3f readInto %.3f cp %.3f cp+fsync %.3f", wr, rd, rdInto, cp, cpSync)
+	t.Logf("RATIOS (throughput vs cp): write %.2fx cp, %.2fx cp+fsync; read %.2fx cp (Float32), %.2fx cp (ReadFloat32 into buffers), %.2fx cp (Bytes views, every byte read)",
+		med(cp)/med(wr), med(cpSync)/med(wr), med(cp)/med(rd), med(cp)/med(rdInto), med(cp)/med(rdView))
+	if ab {
+		t.Logf("A/B: write with early writeback %.3f s, without %.3f s (medians); raw without %.3f", med(wr), med(wrNoWB), wrNoWB)
+	}
+	t.Logf("raw s: write %.3f read %.3f readInto %.3f readViews %.3f cp %.3f cp+fsync %.3f", wr, rd, rdInto, rdView, cp, cpSync)
 }
 
 // BenchmarkOpenLargeHeader: parsing and validating a 20k-tensor header.

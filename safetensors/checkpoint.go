@@ -125,6 +125,9 @@ func ReadIndex(path string) (*Index, error) {
 		return nil, fmt.Errorf("safetensors: %w", err)
 	}
 	defer fd.Close()
+	if st, err := fd.Stat(); err == nil && st.Size() > MaxIndexSize {
+		return nil, fmt.Errorf("safetensors: %s: index is larger than %d bytes", path, MaxIndexSize)
+	}
 	data, err := io.ReadAll(io.LimitReader(fd, MaxIndexSize+1))
 	if err != nil {
 		return nil, fmt.Errorf("safetensors: %s: %w", path, err)

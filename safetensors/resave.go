@@ -140,7 +140,13 @@ func Resave(src, dst string, opt ResaveOptions) (*ResaveSummary, error) {
 	}
 	for _, e := range entries {
 		name := e.Name()
-		if weightFiles[name] || name == IndexFileName || (c.Sharded() && shardRe.MatchString(name)) || strings.Contains(name, ".tmp-") {
+		if weightFiles[name] || name == IndexFileName || strings.Contains(name, ".tmp-") {
+			continue
+		}
+		if shardRe.MatchString(name) || name == SingleFileName {
+			if opt.Log != nil {
+				fmt.Fprintf(opt.Log, "resave: skipping %s (weights not referenced by the checkpoint)\n", name)
+			}
 			continue
 		}
 		if !e.Type().IsRegular() {

@@ -754,3 +754,70 @@ TEXT ·transpose16AVX512(SB), NOSPLIT, $0-38
 	VZEROUPPER
 	RET
 
+// func packRows16AVX512(src *float32, ld, kc int, dst *float32, w int, alpha float32, loadLo, loadHi, storeLo, storeHi uint16)
+TEXT ·packRows16AVX512(SB), NOSPLIT, $0-52
+	MOVQ src+0(FP), SI
+	MOVQ ld+8(FP), R8
+	SHLQ $2, R8
+	MOVQ kc+16(FP), CX
+	MOVQ dst+24(FP), DI
+	MOVQ w+32(FP), R9
+	SHLQ $2, R9
+	VBROADCASTSS alpha+40(FP), Z31
+	MOVWLZX loadLo+44(FP), AX
+	KMOVW AX, K1
+	MOVWLZX loadHi+46(FP), AX
+	KMOVW AX, K2
+	MOVWLZX storeLo+48(FP), AX
+	KMOVW AX, K3
+	MOVWLZX storeHi+50(FP), AX
+	KMOVW AX, K4
+	TESTQ CX, CX
+	JZ packRows16AVX512_done
+packRows16AVX512_loop:
+	VMOVUPS.Z (SI), K1, Z0
+	VMULPS Z31, Z0, Z0
+	VMOVUPS Z0, K3, (DI)
+	ADDQ R8, SI
+	ADDQ R9, DI
+	DECQ CX
+	JNZ packRows16AVX512_loop
+packRows16AVX512_done:
+	VZEROUPPER
+	RET
+
+// func packRows32AVX512(src *float32, ld, kc int, dst *float32, w int, alpha float32, loadLo, loadHi, storeLo, storeHi uint16)
+TEXT ·packRows32AVX512(SB), NOSPLIT, $0-52
+	MOVQ src+0(FP), SI
+	MOVQ ld+8(FP), R8
+	SHLQ $2, R8
+	MOVQ kc+16(FP), CX
+	MOVQ dst+24(FP), DI
+	MOVQ w+32(FP), R9
+	SHLQ $2, R9
+	VBROADCASTSS alpha+40(FP), Z31
+	MOVWLZX loadLo+44(FP), AX
+	KMOVW AX, K1
+	MOVWLZX loadHi+46(FP), AX
+	KMOVW AX, K2
+	MOVWLZX storeLo+48(FP), AX
+	KMOVW AX, K3
+	MOVWLZX storeHi+50(FP), AX
+	KMOVW AX, K4
+	TESTQ CX, CX
+	JZ packRows32AVX512_done
+packRows32AVX512_loop:
+	VMOVUPS.Z (SI), K1, Z0
+	VMULPS Z31, Z0, Z0
+	VMOVUPS Z0, K3, (DI)
+	VMOVUPS.Z 64(SI), K2, Z1
+	VMULPS Z31, Z1, Z1
+	VMOVUPS Z1, K4, 64(DI)
+	ADDQ R8, SI
+	ADDQ R9, DI
+	DECQ CX
+	JNZ packRows32AVX512_loop
+packRows32AVX512_done:
+	VZEROUPPER
+	RET
+

@@ -303,3 +303,24 @@ func TestSgemmConcurrentCallers(t *testing.T) {
 		t.Error(e)
 	}
 }
+
+// FuzzSgemm drives every kernel with fuzzer-chosen shapes, transposes,
+// strides, scalars and worker counts, against SgemmRef.
+func FuzzSgemm(f *testing.F) {
+	f.Add(uint8(13), uint8(35), uint8(9), uint8(0), uint8(1), uint8(2), uint64(1))
+	f.Add(uint8(1), uint8(1), uint8(0), uint8(3), uint8(0), uint8(0), uint64(2))
+	f.Add(uint8(40), uint8(33), uint8(70), uint8(0xff), uint8(7), uint8(3), uint64(3))
+	scal := []float32{0, 1, -1, 0.5, 3, -0.25, 2, 1}
+	f.Fuzz(func(t *testing.T, m, n, k, flags, pads, threads uint8, seed uint64) {
+		tc := gemmCase{
+			transA: flags&1 != 0, transB: flags&2 != 0,
+			m: int(m % 80), n: int(n % 80), k: int(k % 160),
+			alpha: scal[(flags>>2)&7], beta: scal[(flags>>5)&7],
+			padA: int(pads & 3), padB: int(pads>>2) & 3, padC: int(pads>>4) & 3,
+		}
+		r := rand.New(rand.NewPCG(seed, 5))
+		for _, kern := range gemmKernels() {
+			runGemmCaseBig(t, kern, 1+int(threads%4), tc, r)
+		}
+	})
+}

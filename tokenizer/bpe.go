@@ -21,7 +21,11 @@ type bpe struct {
 	fuseUnk      bool
 	byteFallback bool
 	ignoreMerges bool
-	byteTok      [256]int32 // <0xNN> ids for byte fallback, -1 when absent
+	// metaSplit: "▁" is a token and no merge joins a left symbol not ending
+	// in "▁" with a right one starting with "▁", so SentencePiece words
+	// split before such "▁" encode to the same ids.
+	metaSplit bool
+	byteTok   [256]int32 // <0xNN> ids for byte fallback, -1 when absent
 
 	// byteLevel: byteID maps a raw byte to the id of its GPT-2 byte-level
 	// character, so words never have to be rewritten into that alphabet.
@@ -84,28 +88,46 @@ func (b *bpe) parseVocab(raw json.RawMessage) error {
 	if len(raw) == 0 || bytes.Equal(bytes.TrimSpace(raw), []byte("null")) {
 		return errors.New("model: no vocab")
 	}
-	var v map[string]int64
-	if err := json.Unmarshal(raw, &v); err != nil {
-		return fmt.Errorf("model.vocab: %w", err)
+	type entry struct {
+		tok string
+		id  int64
 	}
-	if len(v) > maxVocab {
-		return fmt.Errorf("model.vocab: %d entries, more than %d", len(v), maxVocab)
-	}
-	b.vocab = make(map[string]int32, len(v))
-	maxID := int64(-1)
-	for tok, id := range v {
-		if id < 0 || id >= maxVocab {
-			return fmt.Errorf("model.vocab: token %q has id %d out of range", tok, id)
+	var ents []entry
+	if scanVocab(raw, func(tok string, id int64) { ents = append(ents, entry{tok, id}) }) != nil {
+		var v map[string]int64
+		if err := json.Unmarshal(raw, &v); err != nil {
+			return fmt.Errorf("model.vocab: %w", err)
 		}
-		b.vocab[tok] = int32(id)
-		maxID = max(maxID, id)
+		ents = ents[:0]
+		for tok, id := range v {
+			ents = append(ents, entry{tok, id})
+		}
+	}
+	if len(ents) > maxVocab {
+		return fmt.Errorf("model.vocab: %d entries, more than %d", len(ents), maxVocab)
+	}
+	b.vocab = make(map[string]int32, len(ents))
+	maxID := int64(-1)
+	for _, e := range ents {
+		if e.id < 0 || e.id >= maxVocab {
+			return fmt.Errorf("model.vocab: token %q has id %d out of range", e.tok, e.id)
+		}
+		b.vocab[e.tok] = int32(e.id) // a repeated key keeps its last id, as JSON decoders do
+		maxID = max(maxID, e.id)
+	}
+	// Real vocabularies are dense; a sparse one would make tokens huge.
+	if maxID >= 2*int64(len(ents))+1<<16 {
+		return fmt.Errorf("model.vocab: largest id %d for only %d tokens", maxID, len(ents))
 	}
 	b.tokens = make([]string, maxID+1)
-	for tok, id := range b.vocab {
-		if b.tokens[id] != "" && b.tokens[id] != tok {
-			return fmt.Errorf("model.vocab: id %d is used by both %q and %q", id, b.tokens[id], tok)
+	for _, e := range ents {
+		if b.vocab[e.tok] != int32(e.id) {
+			continue // overridden by a later repeat of the key
 		}
-		b.tokens[id] = tok
+		if t := b.tokens[e.id]; t != "" && t != e.tok {
+			return fmt.Errorf("model.vocab: id %d is used by both %q and %q", e.id, t, e.tok)
+		}
+		b.tokens[e.id] = e.tok
 	}
 	return nil
 }
@@ -117,6 +139,9 @@ func parseMergePairs(raw json.RawMessage) ([][2]string, error) {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
 		return nil, nil
+	}
+	if pairs, err := scanMerges(raw); err == nil {
+		return pairs, nil
 	}
 	inner := bytes.TrimSpace(bytes.TrimPrefix(raw, []byte("[")))
 	if len(inner) > 0 && inner[0] == '"' {
@@ -141,11 +166,11 @@ func parseMergePairs(raw json.RawMessage) ([][2]string, error) {
 	return pairs, nil
 }
 
-// setMerges resolves merge pairs to ids. Rank is the position in the list;
-// a repeated pair keeps its first (best) rank.
+// setMerges resolves merge pairs to ids. Rank is the position in the list.
 func (b *bpe) setMerges(pairs [][2]string) error {
 	b.merges = newPairTable(len(pairs))
 	var buf []byte
+	crosses := false
 	for rank, p := range pairs {
 		li, ok1 := b.vocab[p[0]]
 		ri, ok2 := b.vocab[p[1]]
@@ -154,8 +179,13 @@ func (b *bpe) setMerges(pairs [][2]string) error {
 		if !ok1 || !ok2 || !ok3 {
 			return fmt.Errorf("model.merges[%d]: %q + %q uses a token missing from the vocabulary", rank, p[0], p[1])
 		}
-		b.merges.insert(pairKey(li, ri), merge{rank: int32(rank), id: ni})
+		b.merges.put(pairKey(li, ri), merge{rank: int32(rank), id: ni})
+		if strings.HasPrefix(p[1], metaspace) && !strings.HasSuffix(p[0], metaspace) {
+			crosses = true
+		}
 	}
+	_, hasMeta := b.vocab[metaspace]
+	b.metaSplit = hasMeta && !crosses && !b.ignoreMerges
 	return nil
 }
 

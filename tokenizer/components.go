@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -48,6 +49,9 @@ func compilePattern(kind string, p *patternJSON) (*regexp2.Regexp, string, error
 		if err != nil {
 			return nil, "", fmt.Errorf("%s: regex %q: %w", kind, *p.Regex, err)
 		}
+		// A pathological pattern must not hang encoding; on timeout the
+		// piece is kept whole (see regexMatcher).
+		re.MatchTimeout = 10 * time.Second
 		return re, "", nil
 	}
 	return nil, "", fmt.Errorf("%s: pattern needs String or Regex", kind)
@@ -401,7 +405,7 @@ func (p *preDigits) split(sc *scratch, pieces []string, _ int) []string {
 		start := 0
 		prevDigit := false
 		for i, r := range s {
-			d := unicode.IsDigit(r)
+			d := unicode.IsNumber(r) // Rust char::is_numeric
 			if i > start && (d != prevDigit || (d && p.individual)) {
 				out = append(out, s[start:i])
 				start = i

@@ -4,6 +4,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"unicode/utf8"
 
@@ -19,7 +20,8 @@ func TestCharClasses(t *testing.T) {
 	classes := []struct {
 		re   string
 		mask uint8
-	}{{`^\s$`, clsS}, {`^\p{L}$`, clsL}, {`^\p{N}$`, clsN}}
+	}{{`^\s$`, clsS}, {`^\p{L}$`, clsL}, {`^\p{N}$`, clsN},
+		{`^[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]$`, clsU}, {`^[\p{Ll}\p{Lm}\p{Lo}\p{M}]$`, clsW}}
 	for _, c := range classes {
 		re := regexp2.MustCompile(c.re, regexp2.None)
 		for r := rune(0); r <= utf8.MaxRune; r++ {
@@ -38,7 +40,7 @@ func TestCharClasses(t *testing.T) {
 }
 
 // trickyRunes weights the characters the split regexes treat specially.
-var trickyRunes = []rune("aZé中ß1٣½ \t\n\r\v\f\u0085\u00a0\u2028\u3000\ufeff'sStTrReEvVmMlLdD!?.-_\u0301😀\u200dſK")
+var trickyRunes = []rune("aZé中ß1٣½ \t\n\r\v\f\u0085\u00a0\u2028\u3000\ufeff'sStTrReEvVmMlLdD!?.-_/\u0301\u0308😀\u200dſKǅʰ")
 
 func randomTricky(r *rand.Rand, n int) string {
 	var sb strings.Builder
@@ -48,10 +50,16 @@ func randomTricky(r *rand.Rand, n int) string {
 	return sb.String()
 }
 
+var slowMatchers sync.Map // pattern -> *regexMatcher
+
 func checkFastMatcher(t *testing.T, pat, s string) {
 	t.Helper()
 	fast := fastMatcherFor(pat)
-	slow := &regexMatcher{re: regexp2.MustCompile(pat, regexp2.None)}
+	m, ok := slowMatchers.Load(pat)
+	if !ok {
+		m, _ = slowMatchers.LoadOrStore(pat, &regexMatcher{re: regexp2.MustCompile(pat, regexp2.None)})
+	}
+	slow := m.(*regexMatcher)
 	var sc scratch
 	got := fast.find(&sc, s, nil)
 	want := slow.find(&sc, s, nil)
@@ -68,7 +76,7 @@ func TestFastMatchers(t *testing.T) {
 	if testing.Short() {
 		n = 2000
 	}
-	for _, pat := range []string{patLlama3, patQwen2, gpt2Pattern} {
+	for _, pat := range []string{patLlama3, patQwen2, gpt2Pattern, patO200k} {
 		if fastMatcherFor(pat) == nil {
 			t.Fatalf("no fast matcher for %q", pat)
 		}
@@ -84,7 +92,7 @@ func FuzzFastMatchers(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		s = validUTF8(s)
-		for _, pat := range []string{patLlama3, patQwen2, gpt2Pattern} {
+		for _, pat := range []string{patLlama3, patQwen2, gpt2Pattern, patO200k} {
 			checkFastMatcher(t, pat, s)
 		}
 	})

@@ -159,15 +159,20 @@ func (t *tokenField) UnmarshalJSON(b []byte) error {
 }
 
 // LoadDir loads the tokenizer of a model directory: tokenizer.json, plus
-// tokenizer_config.json and special_tokens_map.json when present.
+// tokenizer_config.json and special_tokens_map.json when present (the latter
+// wins where both name a token, as in transformers).
 func LoadDir(dir string) (*Tokenizer, error) {
-	tj, err := readBounded(filepath.Join(dir, "tokenizer.json"), maxTokenizerJSON)
+	p := filepath.Join(dir, "tokenizer.json")
+	if _, err := os.Stat(p); errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("tokenizer: %s has no tokenizer.json (tokenizer.model or vocab.json/merges.txt alone are not supported; save the tokenizer with a fast tokenizer to get one)", dir)
+	}
+	tj, err := readBounded(p, maxTokenizerJSON)
 	if err != nil {
 		return nil, err
 	}
 	var cfgs [][]byte
 	var names []string
-	for _, name := range []string{"special_tokens_map.json", "tokenizer_config.json"} {
+	for _, name := range []string{"tokenizer_config.json", "special_tokens_map.json"} {
 		p := filepath.Join(dir, name)
 		b, err := readBounded(p, maxConfigJSON)
 		if errors.Is(err, os.ErrNotExist) {
@@ -244,8 +249,11 @@ func readBounded(path string, limit int64) ([]byte, error) {
 // overriding earlier ones field by field.
 func load(tj []byte, cfgs [][]byte, names []string) (*Tokenizer, error) {
 	var f fileJSON
-	if err := json.Unmarshal(tj, &f); err != nil {
-		return nil, fmt.Errorf("tokenizer.json: %w", err)
+	if fastFile(tj, &f) != nil {
+		f = fileJSON{}
+		if err := json.Unmarshal(tj, &f); err != nil {
+			return nil, fmt.Errorf("tokenizer.json: %w", err)
+		}
 	}
 	var cfg configJSON
 	for i, b := range cfgs {
@@ -269,6 +277,11 @@ func load(tj []byte, cfgs [][]byte, names []string) (*Tokenizer, error) {
 	if t.normalizer, err = buildNormalizer(f.Normalizer, 0); err != nil {
 		return nil, err
 	}
+	var norm func(string) string
+	if t.normalizer != nil {
+		norm = t.normalizer.normalize
+	}
+	t.normTrie = newTrie(t.added, t.normIdx, norm)
 	if t.pre, err = buildPreTokenizer(f.PreTokenizer, 0); err != nil {
 		return nil, err
 	}
@@ -350,18 +363,18 @@ func (t *Tokenizer) applyConfig(c *configJSON) error {
 	if c.CleanUpTokenizationSpaces != nil {
 		t.cleanUp = *c.CleanUpTokenizationSpaces
 	}
-	// Llama and Gemma fast tokenizers rebuild their template post-processor
-	// from add_bos_token / add_eos_token (transformers update_post_processor).
+	// Llama and Gemma fast tokenizers always rebuild their template
+	// post-processor from add_bos_token (default true) and add_eos_token
+	// (default false): transformers' update_post_processor.
 	cls := strings.TrimSuffix(c.TokenizerClass, "Fast")
-	if (c.AddBOSToken != nil || c.AddEOSToken != nil) &&
-		(cls == "LlamaTokenizer" || cls == "CodeLlamaTokenizer" || cls == "GemmaTokenizer") {
-		addBOS := c.AddBOSToken != nil && *c.AddBOSToken
+	if cls == "LlamaTokenizer" || cls == "CodeLlamaTokenizer" || cls == "GemmaTokenizer" {
+		addBOS := c.AddBOSToken == nil || *c.AddBOSToken
 		addEOS := c.AddEOSToken != nil && *c.AddEOSToken
 		if addBOS && t.bos < 0 {
-			return errors.New("tokenizer_config: add_bos_token is set but there is no bos_token")
+			return errors.New("tokenizer_config: add_bos_token is true but there is no bos_token")
 		}
 		if addEOS && t.eos < 0 {
-			return errors.New("tokenizer_config: add_eos_token is set but there is no eos_token")
+			return errors.New("tokenizer_config: add_eos_token is true but there is no eos_token")
 		}
 		p := &templateProcessor{}
 		if addBOS {

@@ -21,7 +21,11 @@ type bpe struct {
 	fuseUnk      bool
 	byteFallback bool
 	ignoreMerges bool
-	byteTok      [256]int32 // <0xNN> ids for byte fallback, -1 when absent
+	// metaSplit: "▁" is a token and no merge joins a left symbol not ending
+	// in "▁" with a right one starting with "▁", so SentencePiece words
+	// split before such "▁" encode to the same ids.
+	metaSplit bool
+	byteTok   [256]int32 // <0xNN> ids for byte fallback, -1 when absent
 
 	// byteLevel: byteID maps a raw byte to the id of its GPT-2 byte-level
 	// character, so words never have to be rewritten into that alphabet.
@@ -84,9 +88,12 @@ func (b *bpe) parseVocab(raw json.RawMessage) error {
 	if len(raw) == 0 || bytes.Equal(bytes.TrimSpace(raw), []byte("null")) {
 		return errors.New("model: no vocab")
 	}
-	var v map[string]int64
-	if err := json.Unmarshal(raw, &v); err != nil {
-		return fmt.Errorf("model.vocab: %w", err)
+	v := make(map[string]int64, len(raw)/16)
+	if scanVocab(raw, func(tok string, id int64) { v[tok] = id }) != nil {
+		v = nil
+		if err := json.Unmarshal(raw, &v); err != nil {
+			return fmt.Errorf("model.vocab: %w", err)
+		}
 	}
 	if len(v) > maxVocab {
 		return fmt.Errorf("model.vocab: %d entries, more than %d", len(v), maxVocab)
@@ -99,6 +106,10 @@ func (b *bpe) parseVocab(raw json.RawMessage) error {
 		}
 		b.vocab[tok] = int32(id)
 		maxID = max(maxID, id)
+	}
+	// Real vocabularies are dense; a sparse one would make tokens huge.
+	if maxID >= 2*int64(len(v))+1<<16 {
+		return fmt.Errorf("model.vocab: largest id %d for only %d tokens", maxID, len(v))
 	}
 	b.tokens = make([]string, maxID+1)
 	for tok, id := range b.vocab {
@@ -117,6 +128,9 @@ func parseMergePairs(raw json.RawMessage) ([][2]string, error) {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
 		return nil, nil
+	}
+	if pairs, err := scanMerges(raw); err == nil {
+		return pairs, nil
 	}
 	inner := bytes.TrimSpace(bytes.TrimPrefix(raw, []byte("[")))
 	if len(inner) > 0 && inner[0] == '"' {
@@ -141,11 +155,11 @@ func parseMergePairs(raw json.RawMessage) ([][2]string, error) {
 	return pairs, nil
 }
 
-// setMerges resolves merge pairs to ids. Rank is the position in the list;
-// a repeated pair keeps its first (best) rank.
+// setMerges resolves merge pairs to ids. Rank is the position in the list.
 func (b *bpe) setMerges(pairs [][2]string) error {
 	b.merges = newPairTable(len(pairs))
 	var buf []byte
+	crosses := false
 	for rank, p := range pairs {
 		li, ok1 := b.vocab[p[0]]
 		ri, ok2 := b.vocab[p[1]]
@@ -154,8 +168,13 @@ func (b *bpe) setMerges(pairs [][2]string) error {
 		if !ok1 || !ok2 || !ok3 {
 			return fmt.Errorf("model.merges[%d]: %q + %q uses a token missing from the vocabulary", rank, p[0], p[1])
 		}
-		b.merges.insert(pairKey(li, ri), merge{rank: int32(rank), id: ni})
+		b.merges.put(pairKey(li, ri), merge{rank: int32(rank), id: ni})
+		if strings.HasPrefix(p[1], metaspace) && !strings.HasSuffix(p[0], metaspace) {
+			crosses = true
+		}
 	}
+	_, hasMeta := b.vocab[metaspace]
+	b.metaSplit = hasMeta && !crosses && !b.ignoreMerges
 	return nil
 }
 

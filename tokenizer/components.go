@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -48,6 +49,9 @@ func compilePattern(kind string, p *patternJSON) (*regexp2.Regexp, string, error
 		if err != nil {
 			return nil, "", fmt.Errorf("%s: regex %q: %w", kind, *p.Regex, err)
 		}
+		// A pathological pattern must not hang encoding; on timeout the
+		// piece is kept whole (see regexMatcher).
+		re.MatchTimeout = 10 * time.Second
 		return re, "", nil
 	}
 	return nil, "", fmt.Errorf("%s: pattern needs String or Regex", kind)

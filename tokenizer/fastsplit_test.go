@@ -4,6 +4,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"unicode/utf8"
 
@@ -48,10 +49,16 @@ func randomTricky(r *rand.Rand, n int) string {
 	return sb.String()
 }
 
+var slowMatchers sync.Map // pattern -> *regexMatcher
+
 func checkFastMatcher(t *testing.T, pat, s string) {
 	t.Helper()
 	fast := fastMatcherFor(pat)
-	slow := &regexMatcher{re: regexp2.MustCompile(pat, regexp2.None)}
+	m, ok := slowMatchers.Load(pat)
+	if !ok {
+		m, _ = slowMatchers.LoadOrStore(pat, &regexMatcher{re: regexp2.MustCompile(pat, regexp2.None)})
+	}
+	slow := m.(*regexMatcher)
 	var sc scratch
 	got := fast.find(&sc, s, nil)
 	want := slow.find(&sc, s, nil)

@@ -159,15 +159,20 @@ func (t *tokenField) UnmarshalJSON(b []byte) error {
 }
 
 // LoadDir loads the tokenizer of a model directory: tokenizer.json, plus
-// tokenizer_config.json and special_tokens_map.json when present.
+// tokenizer_config.json and special_tokens_map.json when present (the latter
+// wins where both name a token, as in transformers).
 func LoadDir(dir string) (*Tokenizer, error) {
-	tj, err := readBounded(filepath.Join(dir, "tokenizer.json"), maxTokenizerJSON)
+	p := filepath.Join(dir, "tokenizer.json")
+	if _, err := os.Stat(p); errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("tokenizer: %s has no tokenizer.json (tokenizer.model or vocab.json/merges.txt alone are not supported; save the tokenizer with a fast tokenizer to get one)", dir)
+	}
+	tj, err := readBounded(p, maxTokenizerJSON)
 	if err != nil {
 		return nil, err
 	}
 	var cfgs [][]byte
 	var names []string
-	for _, name := range []string{"special_tokens_map.json", "tokenizer_config.json"} {
+	for _, name := range []string{"tokenizer_config.json", "special_tokens_map.json"} {
 		p := filepath.Join(dir, name)
 		b, err := readBounded(p, maxConfigJSON)
 		if errors.Is(err, os.ErrNotExist) {
@@ -269,6 +274,11 @@ func load(tj []byte, cfgs [][]byte, names []string) (*Tokenizer, error) {
 	if t.normalizer, err = buildNormalizer(f.Normalizer, 0); err != nil {
 		return nil, err
 	}
+	var norm func(string) string
+	if t.normalizer != nil {
+		norm = t.normalizer.normalize
+	}
+	t.normTrie = newTrie(t.added, t.normIdx, norm)
 	if t.pre, err = buildPreTokenizer(f.PreTokenizer, 0); err != nil {
 		return nil, err
 	}

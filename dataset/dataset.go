@@ -3,8 +3,9 @@
 // tokens, and token frequencies over the supervised tokens.
 //
 // It follows speculators' prepare_data.py (training-spec §1): sources are
-// local .json, .jsonl and .parquet files or folders of them, or a
-// name:split reference into a Hugging Face cache; each row is detected as a
+// local .json, .jsonl, .parquet and .arrow (Arrow IPC stream, as Hugging
+// Face datasets caches and save_to_disk write) files or folders of them, or a
+// name:split reference into the local Hugging Face caches; each row is detected as a
 // ShareGPT conversation ("conversations" of from/value turns), an
 // OpenAI/UltraChat one ("messages" of role/content turns) or a row already
 // tokenized ("input_ids" and "loss_mask"). Conversations are normalised

@@ -19,8 +19,8 @@ import (
 //     .parquet/.json/.jsonl files for the split are read directly;
 //   - the datasets cache ($HF_DATASETS_CACHE, else $HF_HOME/datasets, else
 //     ~/.cache/huggingface/datasets): org___name/<config>/<version>/<hash>/
-//     name-split*.arrow. Those are Arrow IPC streams, which this build does not
-//     read; the error says how to export them.
+//     name-split[-0000k-of-0000n].arrow, Arrow IPC streams (the newest
+//     cached version when there are several).
 func ResolveHFCache(ref string) ([]string, error) {
 	parts := strings.Split(strings.TrimPrefix(ref, "hf:"), ":")
 	name, subset, split := parts[0], "", "train"
@@ -70,12 +70,25 @@ func ResolveHFCache(ref string) ([]string, error) {
 	if subset != "" {
 		conf = subset
 	}
-	arrows, _ := filepath.Glob(filepath.Join(base, conf, "*", "*", short+"-"+split+"*.arrow"))
-	if len(arrows) > 0 {
-		return nil, fmt.Errorf("dataset: %s: found only Arrow files in the datasets cache (%s); they are Arrow IPC streams, "+
-			"which speculators does not read yet. HINT: export the split once with Python, e.g. "+
-			"datasets.load_dataset(%q, split=%q).to_parquet(\"%s-%s.parquet\"), and pass that file",
-			ref, arrows[0], name, split, short, split)
+	// <name>-<split>.arrow or <name>-<split>-0000k-of-0000n.arrow, in the
+	// newest <config>/<version>/<hash> folder that has them.
+	cands, _ := filepath.Glob(filepath.Join(base, conf, "*", "*", short+"-"+split+"*.arrow"))
+	shardRe := regexp.MustCompile(`^` + regexp.QuoteMeta(short+"-"+split) + `(-\d{5}-of-\d{5})?\.arrow$`)
+	byDir := map[string][]string{}
+	for _, c := range cands {
+		if shardRe.MatchString(filepath.Base(c)) {
+			byDir[filepath.Dir(c)] = append(byDir[filepath.Dir(c)], c)
+		}
+	}
+	if len(byDir) > 0 {
+		dirs := make([]string, 0, len(byDir))
+		for d := range byDir {
+			dirs = append(dirs, d)
+		}
+		best := latestSnapshot("", dirs)
+		files := byDir[best]
+		slices.Sort(files)
+		return files, nil
 	}
 	return nil, fmt.Errorf("dataset: %q is not a file or folder, and no split %q of dataset %q was found in %s or %s",
 		ref, split, name, repo, base)
@@ -92,9 +105,9 @@ func hfDir(env, sub string) string {
 	return filepath.Join(home, ".cache", "huggingface", sub)
 }
 
-// latestSnapshot picks the revision refs/main names, else the newest.
+// latestSnapshot picks the revision refs/main names, else the newest folder.
 func latestSnapshot(repo string, snaps []string) string {
-	if b, err := os.ReadFile(filepath.Join(repo, "refs", "main")); err == nil {
+	if b, err := os.ReadFile(filepath.Join(repo, "refs", "main")); repo != "" && err == nil {
 		p := filepath.Join(repo, "snapshots", strings.TrimSpace(string(b)))
 		if slices.Contains(snaps, p) {
 			return p

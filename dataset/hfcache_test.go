@@ -2,10 +2,12 @@ package dataset
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestResolveHFCache(t *testing.T) {
@@ -51,11 +53,32 @@ func TestResolveHFCache(t *testing.T) {
 			t.Errorf("Resolve(%q) = %v, want %v", tc.ref, rel, tc.want)
 		}
 	}
-	// Only Arrow files in the datasets cache: a clear error with a way out.
-	writeFile(t, filepath.Join(home, "datasets", "org___other", "default", "0.0.0", "abc123", "other-train.arrow"), "x")
-	_, err := Resolve("org/other:train")
-	if err == nil || !strings.Contains(err.Error(), "Arrow IPC") || !strings.Contains(err.Error(), "to_parquet") {
-		t.Errorf("arrow-only: %v", err)
+	// The datasets cache: Arrow IPC streams, newest cached version, shards in order.
+	fixture, _ := os.ReadFile("testdata/arrow/sharegpt-train.arrow")
+	ds := filepath.Join(home, "datasets", "org___other", "default", "0.0.0")
+	writeFile(t, filepath.Join(ds, "old", "other-train.arrow"), "stale")
+	os.Chtimes(filepath.Join(ds, "old"), time.Unix(1e9, 0), time.Unix(1e9, 0))
+	for _, n := range []string{"other-train-00001-of-00002.arrow", "other-train-00000-of-00002.arrow", "other-train_sft.arrow", "cache-123.arrow"} {
+		writeFile(t, filepath.Join(ds, "new", n), string(fixture))
+	}
+	got, err := Resolve("org/other:train")
+	if err != nil || len(got) != 2 || filepath.Base(got[0]) != "other-train-00000-of-00002.arrow" || filepath.Base(filepath.Dir(got[0])) != "new" {
+		t.Errorf("datasets cache: %v, %v", got, err)
+	}
+	sum, err := Prepare(context.Background(), Options{Model: filepath.Join(home, "hub"), Sources: []string{"org/other:train"},
+		Output: filepath.Join(home, "out"), Renderer: scripted{{1, 1}: {1, 2}, {2, 0}: {1, 2, 3}}})
+	writeFile(t, filepath.Join(home, "hub", "tokenizer_config.json"), "{}")
+	if err == nil {
+		t.Errorf("prepare without model files succeeded: %+v", sum)
+	}
+	sum, err = Prepare(context.Background(), Options{Model: filepath.Join(home, "hub"), Sources: []string{"org/other:train"},
+		Output: filepath.Join(home, "out"), Renderer: scripted{{1, 1}: {1, 2}, {2, 0}: {1, 2, 3}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Each shard: rows a and b give one row each (e has no assistant turn).
+	if sum.Counts.RowsRead != 10 || sum.Counts.RowsOut != 4 {
+		t.Errorf("prepare from the datasets cache: %+v", sum.Counts)
 	}
 	if _, err := Resolve("org/missing"); err == nil || !strings.Contains(err.Error(), "no split") {
 		t.Errorf("missing dataset: %v", err)

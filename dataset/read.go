@@ -32,7 +32,9 @@ type SourceFile struct {
 }
 
 // Resolve expands a --data reference into the files to read, in order:
-// a .json/.jsonl/.parquet file; a directory, searched recursively (sorted);
+// a .json/.jsonl/.parquet/.arrow file; a directory, searched recursively
+// (sorted; Hugging Face side files such as dataset_info.json are skipped, so a
+// save_to_disk folder works);
 // or name[:split], looked up in the local Hugging Face caches (see
 // ResolveHFCache).
 func Resolve(ref string) ([]string, error) {
@@ -44,7 +46,7 @@ func Resolve(ref string) ([]string, error) {
 			if err != nil {
 				return err
 			}
-			if !d.IsDir() && isDataFile(p) {
+			if !d.IsDir() && isDataFile(p) && !isHFSideFile(d.Name()) {
 				files = append(files, p)
 			}
 			return nil
@@ -53,13 +55,13 @@ func Resolve(ref string) ([]string, error) {
 			return nil, fmt.Errorf("dataset: %w", err)
 		}
 		if len(files) == 0 {
-			return nil, fmt.Errorf("dataset: no .json, .jsonl or .parquet files under %s", ref)
+			return nil, fmt.Errorf("dataset: no .json, .jsonl, .parquet or .arrow files under %s", ref)
 		}
 		slices.Sort(files)
 		return files, nil
 	case err == nil:
 		if !isDataFile(ref) {
-			return nil, fmt.Errorf("dataset: %s: unsupported file type (want .json, .jsonl or .parquet)", ref)
+			return nil, fmt.Errorf("dataset: %s: unsupported file type (want .json, .jsonl, .parquet or .arrow)", ref)
 		}
 		return []string{ref}, nil
 	case !looksLikeHFName(ref):
@@ -79,9 +81,16 @@ func looksLikeHFName(ref string) bool {
 		strings.Count(name, "/") <= 1 && !strings.ContainsRune(name, '\\')
 }
 
+// isHFSideFile names the metadata and map-cache files that Hugging Face
+// datasets keeps next to its Arrow data.
+func isHFSideFile(name string) bool {
+	return name == "dataset_info.json" || name == "state.json" ||
+		(strings.HasPrefix(name, "cache-") && strings.HasSuffix(name, ".arrow"))
+}
+
 func isDataFile(p string) bool {
 	switch strings.ToLower(filepath.Ext(p)) {
-	case ".json", ".jsonl", ".parquet":
+	case ".json", ".jsonl", ".parquet", ".arrow":
 		return true
 	}
 	return false
@@ -130,6 +139,8 @@ func ReadFile(path string, w *Warnings, yield func(Example), bad func(Problem)) 
 		err = readJSON(f, sf.Size, path, handle, bad)
 	case ".parquet":
 		err = readParquet(f, sf.Size, path, handle, bad)
+	case ".arrow":
+		err = readArrow(f, path, handle, bad)
 	default:
 		err = fmt.Errorf("unsupported file type")
 	}
@@ -289,4 +300,25 @@ func validStrings(v any) bool {
 		}
 	}
 	return true
+}
+
+// readArrow reads an Arrow IPC stream (Hugging Face datasets' cache and
+// save_to_disk files) row by row.
+func readArrow(r io.Reader, path string, handle func([]byte, Location), bad func(Problem)) error {
+	row := 0
+	return readArrowStream(bufio.NewReaderSize(r, 1<<20), func(m map[string]any) error {
+		loc := Location{File: path, Row: row}
+		row++
+		if !validUTF8Value(m) {
+			bad(Problem{Loc: loc, Reason: ReasonInvalidUTF8, Detail: "a string column holds invalid UTF-8"})
+			return nil
+		}
+		raw, err := json.Marshal(m)
+		if err != nil {
+			bad(Problem{Loc: loc, Reason: ReasonBadField, Detail: err.Error()})
+			return nil
+		}
+		handle(raw, loc)
+		return nil
+	})
 }

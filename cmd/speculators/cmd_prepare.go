@@ -30,9 +30,11 @@ func newPrepareCmd() *cobra.Command {
 speculators' prepare_data.py does: input_ids, a loss_mask that is 1 on the
 assistant tokens the verifier would generate, and seq_len.
 
-SOURCE is a .json, .jsonl or .parquet file, a folder of them (searched
-recursively), or name[:split] / name:subset:split of a dataset already in the
-local Hugging Face cache. Each row is detected on its own: ShareGPT
+SOURCE is a .json, .jsonl, .parquet or .arrow (Arrow IPC stream, as Hugging
+Face datasets writes) file, a folder of them (searched recursively; a
+save_to_disk folder works), or name[:split] / name:subset:split of a dataset
+already in the local Hugging Face hub or datasets cache (nothing is
+downloaded). Each row is detected on its own: ShareGPT
 ("conversations" of from/value turns), OpenAI/UltraChat ("messages" of
 role/content turns, with tool_calls, reasoning_content and a "tools" column),
 or rows already tokenized ("input_ids" and "loss_mask"), which pass through.

@@ -114,8 +114,8 @@ func PlotMetrics(jsonlPath, pngPath string) error {
 			accs = append(accs, v)
 		}
 	}
-	drawPanel(img, image.Rect(70, H/2+30, W-20, H-40), "full_acc_k per ttt step", accs, xmax, true)
-	drawText(img, W/2-40, H-22, "global step", color.RGBA{0, 0, 0, 255}, 2)
+	drawPanel(img, image.Rect(70, H/2+30, W-20, H-50), "full_acc_k per ttt step", accs, xmax, true)
+	drawText(img, W/2-40, H-16, "global step", color.RGBA{0, 0, 0, 255}, 2)
 	return atomicfile.Write(pngPath, 0o644, func(w io.Writer) error { return png.Encode(w, img) })
 }
 

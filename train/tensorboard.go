@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 )
 
@@ -19,6 +20,10 @@ type EventWriter struct {
 	w   *bufio.Writer
 	buf []byte
 }
+
+// eventFiles numbers the event files of this process, so two runs in one
+// second do not collide.
+var eventFiles atomic.Int64
 
 var crcTable = crc32.MakeTable(crc32.Castagnoli)
 
@@ -38,7 +43,7 @@ func NewEventWriter(dir string) (*EventWriter, error) {
 		host = "localhost"
 	}
 	now := time.Now()
-	name := fmt.Sprintf("events.out.tfevents.%d.%s.%d", now.Unix(), host, os.Getpid())
+	name := fmt.Sprintf("events.out.tfevents.%d.%s.%d.%d", now.Unix(), host, os.Getpid(), eventFiles.Add(1))
 	f, err := os.OpenFile(filepath.Join(dir, name), os.O_CREATE|os.O_WRONLY|os.O_EXCL, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("train: %w", err)

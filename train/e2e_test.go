@@ -13,6 +13,9 @@ import (
 // a tiny verifier. full_acc_0 must climb from near chance to a clear
 // majority, and the checkpoints must pass validate.Dir.
 func TestTrainEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("several training runs; skipped with -short")
+	}
 	f := getFixture(t)
 	save := t.TempDir()
 	o := tinyOptions(f, save)

@@ -14,6 +14,9 @@ import (
 // it, and checks that every step's loss and metrics and the final weights
 // are bit for bit those of the uninterrupted run.
 func TestResumeEquivalence(t *testing.T) {
+	if testing.Short() {
+		t.Skip("several training runs; skipped with -short")
+	}
 	f := getFixture(t)
 	base := tinyOptions(f, "")
 	base.Epochs = 2
@@ -80,6 +83,9 @@ func TestResumeEquivalence(t *testing.T) {
 // TestCorruptCheckpointSkipped damages the newest checkpoint in several
 // ways; each time resume must fall back to the previous complete one.
 func TestCorruptCheckpointSkipped(t *testing.T) {
+	if testing.Short() {
+		t.Skip("several training runs; skipped with -short")
+	}
 	f := getFixture(t)
 	o := tinyOptions(f, t.TempDir())
 	o.Epochs = 2

@@ -7,6 +7,7 @@
 #
 #   bash scripts/bench_gemm.sh            # RUNS=5 THREADS=0 (GOMAXPROCS)
 #   RUNS=9 THREADS=1 bash scripts/bench_gemm.sh
+#   SINGLE=0 bash scripts/bench_gemm.sh   # skip the one-thread go/openblas table
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -39,4 +40,10 @@ echo "== FMA peak"
 "$bin" bench peak --runs "$RUNS"
 echo "== SGEMM, threads=${THREADS} (0: GOMAXPROCS), medians of ${RUNS}"
 "$bin" bench gemm --size 1024,2048 --eagle3 --impl "$impls" --runs "$RUNS" --threads "$THREADS" --min-time "$MIN_TIME" 2>/dev/null
+if [ "$impls" = go,openblas,gonum ] && [ "${SINGLE:-1}" = 1 ]; then
+	# One thread each: no spinning helper threads, no barrier waits, so the
+	# CPU-time columns compare the kernels themselves even on a busy machine.
+	echo "== SGEMM, one thread, go vs openblas, medians of ${RUNS}"
+	"$bin" bench gemm --size 1024,2048 --eagle3 --impl go,openblas --runs "$RUNS" --threads 1 --min-time "$MIN_TIME" 2>/dev/null
+fi
 echo "== load after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -33,6 +33,7 @@ func attnCases() []attnCase {
 		{"window", 200, 1, 2, 2, 8, 37, docIDs([]int{150, 40}, 200)},
 		{"ttt3", 70, 3, 4, 2, 8, 0, docIDs([]int{20, 45}, 70)},
 		{"ttt2-window-docs", 133, 2, 2, 1, 8, 16, docIDs([]int{64, 1, 60}, 133)},
+		{"window-nodoc-gqa", 100, 1, 4, 1, 8, 10, nil},
 		{"unsorted-docs", 40, 2, 2, 2, 8, 0, append(docIDs([]int{10, 10}, 20), docIDs([]int{10, 10}, 20)...)},
 	}
 }

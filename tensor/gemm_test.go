@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"runtime"
+	"sync"
 	"testing"
 )
 
@@ -264,5 +265,41 @@ func TestGemmKernelsListed(t *testing.T) {
 	}
 	if GemmKernelName() != want[len(want)-1] {
 		t.Errorf("Sgemm uses %s, want the widest, %s", GemmKernelName(), want[len(want)-1])
+	}
+}
+
+// TestSgemmConcurrentCallers runs Sgemm from several goroutines at once:
+// they share the worker pool and the buffer pool.
+func TestSgemmConcurrentCallers(t *testing.T) {
+	old := gemmSerialCutoff
+	gemmSerialCutoff = 0
+	defer func() { gemmSerialCutoff = old }()
+	defer setMaxProcs(3)()
+	errs := make(chan string, 8)
+	var wg sync.WaitGroup
+	for g := 0; g < 6; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := rand.New(rand.NewPCG(uint64(g), 99))
+			for it := 0; it < 5; it++ {
+				m, n, k := 20+r.IntN(60), 20+r.IntN(60), 1+r.IntN(80)
+				a, b := randSlice(r, m*k), randSlice(r, k*n)
+				got, want := make([]float32, m*n), make([]float32, m*n)
+				Sgemm(false, false, m, n, k, 1, a, k, b, n, 0, got, n)
+				SgemmRef(false, false, m, n, k, 1, a, k, b, n, 0, want, n)
+				for i := range got {
+					if d := math.Abs(float64(got[i] - want[i])); d > 1e-4*math.Sqrt(float64(k)) {
+						errs <- fmt.Sprintf("goroutine %d: %dx%dx%d: C[%d] = %g, want %g", g, m, n, k, i, got[i], want[i])
+						return
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
 	}
 }

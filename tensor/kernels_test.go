@@ -395,3 +395,37 @@ func TestKernelsDoNotAllocate(t *testing.T) {
 		}
 	}
 }
+
+func TestEmbeddingAndCrossEntropyGradFD(t *testing.T) {
+	r := newRand(14)
+	v, c := 7, 5
+	w := randn(r, v*c, 1)
+	ids := []int32{2, 6, 2, 0}
+	out := make([]float32, len(ids)*c)
+	rr := randn(r, len(out), 1)
+	f := func() float64 {
+		if err := EmbeddingForward(out, w, ids, v, c); err != nil {
+			t.Fatal(err)
+		}
+		return weighted(rr, out)
+	}
+	dw := make([]float32, v*c)
+	EmbeddingBackward(dw, rr, ids, c)
+	checkGrad(t, "embedding dw", w, dw, f, 1e-2, 1e-3, 1e-3, 100)
+
+	T, V := 4, 11
+	logits := randn(r, T*V, 2)
+	labels := []int32{3, 0, -1, 10}
+	gs := []float32{1, 0.5, 1, 2}
+	loss, dz := make([]float32, T), make([]float32, T*V)
+	CrossEntropy(loss, dz, logits, labels, gs, T, V)
+	g := func() float64 {
+		CrossEntropy(loss, nil, logits, labels, nil, T, V)
+		var s float64
+		for i, l := range loss {
+			s += float64(gs[i]) * float64(l)
+		}
+		return s
+	}
+	checkGrad(t, "cross-entropy dlogits", logits, dz, g, 1e-2, 1e-3, 1e-2, 100)
+}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -8,8 +9,19 @@ import (
 	"github.com/speculators-go/speculators/tensor/openblas"
 )
 
+func runBenchCmd(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	root := newRootCmd()
+	var out, errOut bytes.Buffer
+	root.SetOut(&out)
+	root.SetErr(&errOut)
+	root.SetArgs(args)
+	err := root.Execute()
+	return out.String(), err
+}
+
 func TestBenchGemmJSON(t *testing.T) {
-	out, err := runCmd(t, "bench", "gemm", "--size", "33,64", "--impl", "go,gonum", "--runs", "2", "--min-time", "1ms", "--json")
+	out, err := runBenchCmd(t, "bench", "gemm", "--size", "33,64", "--impl", "go,gonum", "--runs", "2", "--min-time", "1ms", "--json")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,7 +52,7 @@ func TestBenchGemmJSON(t *testing.T) {
 }
 
 func TestBenchGemmTable(t *testing.T) {
-	out, err := runCmd(t, "bench", "gemm", "--size", "40", "--impl", "go,gonum", "--runs", "1", "--min-time", "1ms")
+	out, err := runBenchCmd(t, "bench", "gemm", "--size", "40", "--impl", "go,gonum", "--runs", "1", "--min-time", "1ms")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +66,7 @@ func TestBenchGemmBadImpl(t *testing.T) {
 		t.Errorf("unknown impl: exit %d, want 2", got)
 	}
 	if !openblas.Available {
-		_, err := runCmd(t, "bench", "gemm", "--impl", "openblas", "--size", "8")
+		_, err := runBenchCmd(t, "bench", "gemm", "--impl", "openblas", "--size", "8")
 		if err == nil || !strings.Contains(err.Error(), "-tags openblas") {
 			t.Errorf("openblas without the build tag: err = %v, want one naming -tags openblas", err)
 		}
@@ -65,7 +77,7 @@ func TestBenchGemmBadImpl(t *testing.T) {
 }
 
 func TestBenchPeak(t *testing.T) {
-	out, err := runCmd(t, "bench", "peak", "--runs", "1", "--time", "20ms", "--json")
+	out, err := runBenchCmd(t, "bench", "peak", "--runs", "1", "--time", "20ms", "--json")
 	if err != nil {
 		if strings.Contains(err.Error(), "assembly") {
 			t.Skip("no FMA loop in this build:", err)

@@ -20,7 +20,7 @@ func TestFiniteDifference(t *testing.T) {
 			// tv, nla and lk_hybrid have kinks where p = q, and the golden
 			// targets put many positions exactly there, so the differences
 			// use the smooth losses (the others are checked against autograd).
-			terms := []LossTerm{{tensor.LossKL, 0.4}, {tensor.LossRKL, 0.3}, {tensor.LossJSD, 0.2}, {tensor.LossCE, 0.1}}
+			terms := []LossTerm{{Kind: tensor.LossKL, Weight: 0.4}, {Kind: tensor.LossRKL, Weight: 0.3}, {Kind: tensor.LossJSD, Weight: 0.2}, {Kind: tensor.LossCE, Weight: 0.1}}
 			opt := StepOptions{TTTSteps: g.K, StepDecay: g.Gamma, Loss: terms}
 			loss := func() float64 {
 				met, err := m.Forward(ws, b, opt)
@@ -59,5 +59,56 @@ func TestFiniteDifference(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestEmbedRequiresGrad: with embed_requires_grad the embedding is a
+// trainable parameter whose gradient (rows of the ids fed at every TTT
+// step) matches finite differences.
+func TestEmbedRequiresGrad(t *testing.T) {
+	f, g := loadGolden(t, "llama_default")
+	cfg := goldenConfig(t, g)
+	cfg.Eagle3.EmbedRequiresGrad = true
+	m0, b, _ := goldenSetup(t, f, g)
+	m, err := New(cfg, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Params()[0].Name != "embed_tokens.weight" || m.Params()[0].G == nil {
+		t.Fatal("embed_tokens is not the first trainable parameter")
+	}
+	for i, p := range m0.AllParams() {
+		copy(m.AllParams()[i].W, p.W)
+	}
+	copy(m.LMHead, m0.LMHead)
+	copy(m.VerLMHead, m0.VerLMHead)
+	copy(m.VerNorm, m0.VerNorm)
+	m.D2T, m.T2D = m0.D2T, m0.T2D
+	ws := m.NewWorkspace(g.T, g.K)
+	opt := StepOptions{Grad: true}
+	if _, err := m.Forward(ws, b, opt); err != nil {
+		t.Fatal(err)
+	}
+	m.ZeroGrad()
+	m.Backward(ws)
+	e := m.Embed
+	opt.Grad = false
+	const h = 2e-3
+	for _, row := range []int{int(b.IDs[0]), int(b.IDs[5]), int(b.IDs[g.T-6])} {
+		for _, col := range []int{0, 7, g.H - 1} {
+			i := row*g.H + col
+			w0 := e.W[i]
+			e.W[i] = w0 + h
+			lp, _ := m.Forward(ws, b, opt)
+			up := lp.Loss()
+			e.W[i] = w0 - h
+			lm, _ := m.Forward(ws, b, opt)
+			down := lm.Loss()
+			e.W[i] = w0
+			fd := (up - down) / (2 * h)
+			if math.Abs(fd-float64(e.G[i])) > 0.03*math.Abs(fd)+2e-3 {
+				t.Errorf("embed[%d,%d]: backward %g, finite difference %g", row, col, e.G[i], fd)
+			}
+		}
 	}
 }

@@ -149,12 +149,16 @@ func (m *Model) Forward(ws *Workspace, b *Batch, opt StepOptions) (*Metrics, err
 	if ws.m != m {
 		return nil, fmt.Errorf("eagle3: workspace belongs to another model")
 	}
+	ws.grad = false
 	T := b.T
 	K := opt.TTTSteps
 	if K <= 0 {
 		K = m.defaultSteps()
 	}
 	H, AH, Vd := m.H, m.A*m.H, m.Vd
+	if K > T {
+		return nil, fmt.Errorf("eagle3: %d TTT steps for %d positions", K, T)
+	}
 	if T <= 0 || T > ws.T || K > ws.K {
 		return nil, fmt.Errorf("eagle3: batch of %d positions and %d steps does not fit the workspace (%d, %d)", T, K, ws.T, ws.K)
 	}
@@ -284,7 +288,7 @@ func (m *Model) Forward(ws *Workspace, b *Batch, opt StepOptions) (*Metrics, err
 	return met, nil
 }
 
-var defaultLoss = []LossTerm{{tensor.LossKL, 1}}
+var defaultLoss = []LossTerm{{Kind: tensor.LossKL, Weight: 1}}
 
 // stepLoss computes the loss, its gradient (into ws.dlog) and the metrics
 // of step k: logits[:T−k] against targets[k:], mask[k:] (§5.5).
@@ -303,14 +307,14 @@ func (m *Model) stepLoss(ws *Workspace, k int, gamma float64, eta float32) {
 	tg := ws.tgt[k*Vd : T*Vd]
 	var total float64
 	for i, term := range ws.terms {
-		w := float32(decay * term.Weight)
+		w := float32(decay) * term.Weight
 		var v float32
 		if term.Weight != 0 {
-			v = tensor.MaskedLoss(term.Kind, dl, ws.logits, tg, mask, w, n, Vd, eta, ws.lossWS) / float32(term.Weight)
+			v = tensor.MaskedLoss(term.Kind, dl, ws.logits, tg, mask, w, n, Vd, eta, ws.lossWS) / term.Weight
 		} else {
 			v = tensor.MaskedLoss(term.Kind, nil, ws.logits, tg, mask, float32(decay), n, Vd, eta, ws.lossWS)
 		}
-		total += term.Weight * float64(v)
+		total += float64(term.Weight) * float64(v)
 		if len(s.TermSum) > 0 {
 			s.TermSum[i] = float64(v)
 		}

@@ -175,7 +175,7 @@ func goldenSetup(t testing.TB, f *golden.File, g goldenMeta) (*Model, *Batch, []
 		if err != nil {
 			t.Fatal(err)
 		}
-		terms = append(terms, LossTerm{k, r[1].(float64)})
+		terms = append(terms, LossTerm{Kind: k, Weight: float32(r[1].(float64))})
 	}
 	return m, b, terms
 }

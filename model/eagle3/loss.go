@@ -1,77 +1,19 @@
 package eagle3
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
-	"io"
-	"strconv"
 
 	"github.com/speculators-go/speculators/tensor"
 )
 
 // LossTerm is one weighted term of the training loss.
-type LossTerm struct {
-	Kind   tensor.LossKind
-	Weight float64
-}
+type LossTerm = tensor.LossTerm
 
 // ParseLoss reads a --loss-fn value as speculators' resolve_loss_config
 // does: a loss name (weight 1) or a non-empty JSON object of name → weight,
 // e.g. {"ce": 0.1, "tv": 0.9}, kept in the order written (weights are not
-// normalised).
-func ParseLoss(spec string) ([]LossTerm, error) {
-	if k, err := tensor.ParseLossKind(spec); err == nil {
-		return []LossTerm{{k, 1}}, nil
-	}
-	dec := json.NewDecoder(bytes.NewReader([]byte(spec)))
-	dec.UseNumber()
-	bad := fmt.Errorf("eagle3: loss %q is neither a loss name (kl_div, rkl, jsd, ce, tv, nla, lk_hybrid) nor a non-empty JSON object of name: weight", spec)
-	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
-		return nil, bad
-	}
-	var terms []LossTerm
-	seen := map[tensor.LossKind]int{}
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return nil, bad
-		}
-		name, _ := tok.(string)
-		k, err := tensor.ParseLossKind(name)
-		if err != nil {
-			return nil, fmt.Errorf("eagle3: loss config: %w", err)
-		}
-		tok, err = dec.Token()
-		if err != nil {
-			return nil, bad
-		}
-		num, ok := tok.(json.Number)
-		if !ok {
-			return nil, fmt.Errorf("eagle3: loss weight for %q must be a number, got %v", name, tok)
-		}
-		w, err := strconv.ParseFloat(string(num), 64)
-		if err != nil {
-			return nil, fmt.Errorf("eagle3: loss weight for %q: %v", name, err)
-		}
-		if i, dup := seen[k]; dup { // a repeated JSON key: Python keeps the last value in the first slot
-			terms[i].Weight = w
-			continue
-		}
-		seen[k] = len(terms)
-		terms = append(terms, LossTerm{k, w})
-	}
-	if _, err := dec.Token(); err != nil {
-		return nil, bad
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, bad
-	}
-	if len(terms) == 0 {
-		return nil, bad
-	}
-	return terms, nil
-}
+// normalised). It is tensor.ParseLossSpec.
+func ParseLoss(spec string) ([]LossTerm, error) { return tensor.ParseLossSpec(spec) }
 
 // StepMetrics are the raw sums of one TTT step (training-spec §5.6), kept
 // as sum/total pairs so batches and ranks can be added before dividing.

@@ -19,6 +19,9 @@ import (
 // for absurd allocations.
 const MaxDim = 1 << 20
 
+// MaxParams bounds the number of float32 values a config may ask for (32 GiB).
+const MaxParams = 1 << 33
+
 // Layer is one decoder layer. Layer 0 reads [e ; h] (2H inputs) and has
 // hidden_norm; the others are standard llama/qwen3 layers of width H.
 type Layer struct {
@@ -151,6 +154,13 @@ func shapeFrom(cfg *config.Speculator) (*Model, error) {
 	}
 	if m.L > 64 || m.A > 64 {
 		return nil, fmt.Errorf("eagle3: %d layers and %d aux states is more than supported (64)", m.L, m.A)
+	}
+	// Bound the total size (float32 values of weights) so a hostile config
+	// gets an error instead of an out-of-memory crash.
+	per := int64(m.H)*int64(2*m.H)*3 + int64(m.H)*int64(m.NH*m.HD) + 3*int64(m.H)*int64(m.I)
+	total := int64(m.V)*int64(m.H) + 2*int64(m.Vd)*int64(m.H) + int64(m.A)*int64(m.H)*int64(m.H) + int64(m.L)*per
+	if total > MaxParams {
+		return nil, fmt.Errorf("eagle3: config asks for about %d parameters, more than the %d supported", total, int64(MaxParams))
 	}
 	if m.Vd > m.V {
 		return nil, fmt.Errorf("eagle3: draft_vocab_size %d > vocab_size %d", m.Vd, m.V)

@@ -1,0 +1,70 @@
+package train
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/speculators-go/speculators/validate"
+)
+
+// TestTrainEndToEnd: prepare → hidden states → vocab → train → validate on
+// a tiny verifier. full_acc_0 must climb from near chance to a clear
+// majority, and the checkpoints must pass validate.Dir.
+func TestTrainEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("several training runs; skipped with -short")
+	}
+	f := getFixture(t)
+	save := t.TempDir()
+	o := tinyOptions(f, save)
+	lw := logTo(t)
+	o.Log = lw
+	sum, err := Run(context.Background(), o)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, lw)
+	}
+	tr, val := readMetrics(t, filepath.Join(save, "metrics.jsonl"))
+	if len(tr) != sum.Steps || len(val) != o.Epochs {
+		t.Fatalf("%d train and %d val lines for %d steps, %d epochs", len(tr), len(val), sum.Steps, o.Epochs)
+	}
+	first := metric(tr[0], "train", "full_acc_0")
+	last := metric(val[len(val)-1], "val", "full_acc_0_epoch")
+	t.Logf("steps %d, full_acc_0 first step %.3f, last validation %.3f; loss %.3f -> %.3f",
+		sum.Steps, first, last, metric(tr[0], "train", "loss"), metric(val[len(val)-1], "val", "loss_epoch"))
+	const threshold = 0.5
+	if first > 0.3 || last < threshold {
+		t.Errorf("full_acc_0 went from %.3f to %.3f; want a start below 0.3 and an end above %.2f\n%s", first, last, threshold, lw)
+	}
+	if l0, l1 := metric(tr[0], "train", "loss"), metric(val[len(val)-1], "val", "loss_epoch"); l1 > 0.5*l0 {
+		t.Errorf("loss went from %.3f to %.3f; want at least halved", l0, l1)
+	}
+	for e := 0; e < o.Epochs; e++ {
+		dir := filepath.Join(save, itoa(e))
+		r, err := validate.Dir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !r.OK() {
+			t.Errorf("%s: %v", dir, r.Findings)
+		}
+		if err := VerifyCheckpoint(dir); err != nil {
+			t.Error(err)
+		}
+		for _, name := range []string{TrainCommandFile, ValMetricsFile, SchedulerFile, OptimizerFile} {
+			if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
+				t.Error(err)
+			}
+		}
+	}
+	if target, err := os.Readlink(filepath.Join(save, BestLink)); err != nil || target != itoa(sum.BestEpoch) {
+		t.Errorf("checkpoint_best -> %q (%v), want %d", target, err, sum.BestEpoch)
+	}
+	if target, err := os.Readlink(filepath.Join(save, "epoch0_end")); err != nil || target != "0" {
+		t.Errorf("epoch0_end -> %q (%v)", target, err)
+	}
+	if sum.Plot == "" {
+		t.Error("no plot")
+	}
+}

@@ -298,12 +298,12 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	}
 	if r.man.HiddenSize == 0 {
 		r.man.HiddenSize = b.hiddenSize()
-	switch {
-	case r.man.LayerIDs != nil:
-		r.slots = len(r.man.LayerIDs)
-	case r.man.AuxLayers != nil:
-		r.slots = len(r.man.AuxLayers) + 1
-	}
+		switch {
+		case r.man.LayerIDs != nil:
+			r.slots = len(r.man.LayerIDs)
+		case r.man.AuxLayers != nil:
+			r.slots = len(r.man.AuxLayers) + 1
+		}
 		r.sum.HiddenDim = r.man.HiddenSize
 	}
 	r.sum.Seconds = time.Since(r.started).Seconds()

@@ -33,14 +33,12 @@ states for "speculators datagen --endpoint", as speculators' launch_vllm.py does
 IDS are the target ids (default 2, N/2, N-3) plus the last layer N, N being
 num_hidden_layers of MODEL/config.json (--num-layers for a Hub id). Pass the
 same target ids, without N, to training. Everything after -- goes to vLLM
-(--port, --tensor-parallel-size, ...). --dry-run prints the command instead.`,
+(--port, --tensor-parallel-size, ...); like launch_vllm.py, other positional
+arguments are forwarded too. --dry-run prints the command instead.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Model = args[0]
 			o.VLLMArgs = args[1:]
-			if at := cmd.ArgsLenAtDash(); at > 1 {
-				return &usageError{fmt.Errorf("launch-vllm: unexpected arguments %q before --", args[1:at])}
-			}
 			if targets != "" {
 				ids, err := parseInts(targets)
 				if err != nil {

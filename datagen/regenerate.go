@@ -128,21 +128,32 @@ func Regenerate(ctx context.Context, o RegenOptions) (*RegenSummary, error) {
 	}
 	var convs []conv
 	var w dataset.Warnings
+	var files []string
 	for _, ref := range o.Data {
-		files, err := dataset.Resolve(ref)
+		fs, err := dataset.Resolve(ref)
 		if err != nil {
 			return nil, err
 		}
-		for _, f := range files {
-			_, err := dataset.ReadFile(f, &w, func(e dataset.Example) {
-				if e.Messages == nil {
-					return
-				}
-				convs = append(convs, conv{id: fmt.Sprintf("%s:%d", filepath.Base(e.Loc.File), e.Loc.Row), msgs: e.Messages, tools: e.Tools})
-			}, func(p dataset.Problem) { o.Log("regenerate: skipping " + p.Error()) })
-			if err != nil {
-				return nil, err
+		files = append(files, fs...)
+	}
+	// Ids are "<file>:<row>", the file by base name unless two share it.
+	bases := map[string]int{}
+	for _, f := range files {
+		bases[filepath.Base(f)]++
+	}
+	for _, f := range files {
+		name := filepath.Base(f)
+		if bases[name] > 1 {
+			name = f
+		}
+		_, err := dataset.ReadFile(f, &w, func(e dataset.Example) {
+			if e.Messages == nil {
+				return
 			}
+			convs = append(convs, conv{id: fmt.Sprintf("%s:%d", name, e.Loc.Row), msgs: e.Messages, tools: e.Tools})
+		}, func(p dataset.Problem) { o.Log("regenerate: skipping " + p.Error()) })
+		if err != nil {
+			return nil, err
 		}
 	}
 	if o.MaxSamples > 0 && len(convs) > o.MaxSamples {

@@ -473,11 +473,20 @@ func (r *runner) progressLocked(force bool) {
 	}
 	r.o.Log(fmt.Sprintf("datagen: %d/%d rows, %d/%d tokens, %.1f tokens/s, %d failed, ETA %s",
 		r.sum.Kept+r.doneRows, len(r.mine), r.sum.Tokens, r.todoTokens, rate, len(r.failed), eta))
+	if err := r.writeManifestLocked(); err != nil {
+		r.o.Log(err.Error())
+	}
 }
 
 func (r *runner) writeManifest() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	return r.writeManifestLocked()
+}
+
+// writeManifestLocked writes the manifest; it runs at the end and with
+// each progress line, so that a killed run's files keep their checksums.
+func (r *runner) writeManifestLocked() error {
 	m := r.man
 	m.Files = make([]ManifestFile, 0, len(r.files))
 	for _, f := range r.files {

@@ -269,6 +269,7 @@ func (v *vllm) one(ctx context.Context, r *runner, j job) (ManifestFile, error) 
 	}
 	h, err := ReadFile(src)
 	if err != nil {
+		os.Remove(src) // a broken file would only fill the connector's storage
 		return ManifestFile{}, err
 	}
 	v.mu.Lock()

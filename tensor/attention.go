@@ -18,8 +18,9 @@ import (
 //
 // With S = T this is plain causal, document-masked (sliding-window) attention.
 
-const (
-	attnBQ = 64  // query rows per block
+// Block sizes (variables so tests can shrink them to cover many blocks).
+var (
+	attnBQ = 128 // query rows per block
 	attnBK = 128 // keys per block
 )
 
@@ -88,6 +89,76 @@ func (s *AttnShape) keyStart(q0, q1 int, start []int32) int {
 	return lo
 }
 
+// rowRange returns the keys [lo, q] query q may see under rule A when they
+// form one interval: documents are contiguous runs (start != nil) or absent.
+// ok is false when the mask must be tested key by key.
+func (s *AttnShape) rowRange(q int, start []int32) (lo int, ok bool) {
+	if s.Doc != nil {
+		if start == nil {
+			return 0, false
+		}
+		if s.Doc[q] == -1 {
+			return q, true
+		}
+		lo = int(start[q])
+	}
+	if s.Window > 0 && q-s.Window+1 > lo {
+		lo = q - s.Window + 1
+	}
+	return lo, true
+}
+
+// maskRow sets row[j] = −Inf for the keys k0+j that query q may not see
+// (rule A and the diagonal) and, when wantMax, returns the max of the rest
+// (−Inf if none).
+func (s *AttnShape) maskRow(row []float32, q, k0 int, start []int32, wantMax bool) float32 {
+	ninf := float32(math.Inf(-1))
+	rmax := ninf
+	if lo, ok := s.rowRange(q, start); ok {
+		// Visible: k0+j in [lo, q].
+		a := min(max(lo-k0, 0), len(row))
+		b := min(max(q-k0+1, 0), len(row))
+		if a > b {
+			a = b
+		}
+		for j := range row[:a] {
+			row[j] = ninf
+		}
+		if a < b && wantMax {
+			rmax = maxOf(row[a:b])
+		}
+		for j := b; j < len(row); j++ {
+			row[j] = ninf
+		}
+		return rmax
+	}
+	for j := range row {
+		if s.allowed(q, k0+j) {
+			if row[j] > rmax {
+				rmax = row[j]
+			}
+		} else {
+			row[j] = ninf
+		}
+	}
+	return rmax
+}
+
+// DocIDsFromPositions labels the documents of a packed row from its
+// position ids: a new document starts wherever a position does not continue
+// the previous one (pos[i] ≠ pos[i−1] + 1), so [0 1 0 1 2] gives [0 0 1 1 1]
+// and shifted rows starting at 1 work too. Padding cannot be told from
+// positions; callers set those entries to −1 afterwards. doc (T), pos (T).
+func DocIDsFromPositions(doc, pos []int32) {
+	d := int32(0)
+	for i, p := range pos {
+		if i > 0 && p != pos[i-1]+1 {
+			d++
+		}
+		doc[i] = d
+	}
+}
+
 // docStarts fills start[q] with the first index of the run of equal document
 // ids that contains q, when non-padding ids never decrease (packed
 // sequences); otherwise (ids reused out of order) it returns nil and no key
@@ -151,14 +222,7 @@ func AttentionForward(out, lse, q, k, v []float32, sh AttnShape) {
 				for i := 0; i < nq; i++ {
 					qi := q0 + i
 					row := sc[i*nk : (i+1)*nk]
-					rmax := float32(math.Inf(-1))
-					for j := range row {
-						if sh.allowed(qi, k0+j) {
-							rmax = max(rmax, row[j])
-						} else {
-							row[j] = float32(math.Inf(-1))
-						}
-					}
+					rmax := sh.maskRow(row, qi, k0, start, true)
 					if math.IsInf(float64(rmax), -1) {
 						clear(row)
 						continue
@@ -253,11 +317,7 @@ func AttentionBackward(dq, dk, dv, dout, out, lse, q, k, v []float32, sh AttnSha
 							qi := q0 + i
 							L, D := lse[h*T+qi], delta[h*T+qi]
 							pr, dpr := p[i*nk:(i+1)*nk], dp[i*nk:(i+1)*nk]
-							for j := range pr {
-								if !sh.allowed(qi, k0+j) {
-									pr[j] = float32(math.Inf(-1))
-								}
-							}
+							sh.maskRow(pr, qi, k0, start, false)
 							expAffine(pr, pr, 1, -L) // P; masked −Inf → 0
 							for j, e := range pr {
 								dpr[j] = e * (dpr[j] - D) * scale // dS·scale

@@ -33,6 +33,7 @@ func attnCases() []attnCase {
 		{"window", 200, 1, 2, 2, 8, 37, docIDs([]int{150, 40}, 200)},
 		{"ttt3", 70, 3, 4, 2, 8, 0, docIDs([]int{20, 45}, 70)},
 		{"ttt2-window-docs", 133, 2, 2, 1, 8, 16, docIDs([]int{64, 1, 60}, 133)},
+		{"window-nodoc-gqa", 100, 1, 4, 1, 8, 10, nil},
 		{"unsorted-docs", 40, 2, 2, 2, 8, 0, append(docIDs([]int{10, 10}, 20), docIDs([]int{10, 10}, 20)...)},
 	}
 }
@@ -42,8 +43,17 @@ func (c attnCase) shape() AttnShape {
 }
 
 func TestAttentionMatchesReference(t *testing.T) {
+	for _, blocks := range [][2]int{{attnBQ, attnBK}, {16, 32}, {32, 16}} {
+		oq, ok := attnBQ, attnBK
+		attnBQ, attnBK = blocks[0], blocks[1]
+		testAttentionMatchesReference(t, fmt.Sprintf("bq%d-bk%d-", blocks[0], blocks[1]))
+		attnBQ, attnBK = oq, ok
+	}
+}
+
+func testAttentionMatchesReference(t *testing.T, prefix string) {
 	for _, c := range attnCases() {
-		t.Run(c.name, func(t *testing.T) {
+		t.Run(prefix+c.name, func(t *testing.T) {
 			r := newRand(uint64(c.T))
 			sh := c.shape()
 			q := randn(r, c.T*c.NH*c.HD, 1)
@@ -133,5 +143,21 @@ func BenchmarkAttention(b *testing.B) {
 				AttentionBackward(dq, dk, dv, q, out, lse, q, k, v, sh)
 			}
 		})
+	}
+}
+
+func TestDocIDsFromPositions(t *testing.T) {
+	cases := []struct{ pos, want []int32 }{
+		{[]int32{0, 1, 0, 1, 2, 3, 4, 5}, []int32{0, 0, 1, 1, 1, 1, 1, 1}},
+		{[]int32{1, 2, 3, 1, 2, 1}, []int32{0, 0, 0, 1, 1, 2}},
+		{[]int32{0, 0, 0}, []int32{0, 1, 2}},
+		{nil, nil},
+	}
+	for _, c := range cases {
+		got := make([]int32, len(c.pos))
+		DocIDsFromPositions(got, c.pos)
+		if fmt.Sprint(got) != fmt.Sprint(c.want) {
+			t.Errorf("positions %v: docs %v, want %v", c.pos, got, c.want)
+		}
 	}
 }

@@ -190,3 +190,41 @@ done:
 	VZEROUPPER
 	MOVSS X0, ret+32(FP)
 	RET
+
+// func maxAVX2(x *float32, n int) float32
+// max of x[0:n] for n a multiple of 32 (n ≥ 32); NaNs are skipped as long as
+// one lane sees a number (VMAXPS keeps its second operand on NaN).
+TEXT ·maxAVX2(SB), NOSPLIT, $0-20
+	MOVQ x+0(FP), SI
+	MOVQ n+8(FP), CX
+	VMOVUPS 0(SI), Y0
+	VMOVUPS 32(SI), Y1
+	VMOVUPS 64(SI), Y2
+	VMOVUPS 96(SI), Y3
+	ADDQ $128, SI
+	SHRQ $5, CX
+	DECQ CX
+	JZ mdone
+
+mloop:
+	VMAXPS 0(SI), Y0, Y0
+	VMAXPS 32(SI), Y1, Y1
+	VMAXPS 64(SI), Y2, Y2
+	VMAXPS 96(SI), Y3, Y3
+	ADDQ $128, SI
+	DECQ CX
+	JNZ mloop
+
+mdone:
+	VMAXPS Y1, Y0, Y0
+	VMAXPS Y3, Y2, Y2
+	VMAXPS Y2, Y0, Y0
+	VEXTRACTF128 $1, Y0, X1
+	VMAXPS X1, X0, X0
+	VPERMILPS $0x4e, X0, X1
+	VMAXPS X1, X0, X0
+	VPERMILPS $0xb1, X0, X1
+	VMAXPS X1, X0, X0
+	VZEROUPPER
+	MOVSS X0, ret+16(FP)
+	RET

@@ -141,3 +141,26 @@ func BenchmarkExpAffine(b *testing.B) {
 		}
 	}
 }
+
+func TestMaxOf(t *testing.T) {
+	r := newRand(9)
+	for _, n := range []int{0, 1, 7, 63, 64, 100, 1000, 8192} {
+		x := randn(r, n, 5)
+		want := float32(math.Inf(-1))
+		for _, v := range x {
+			if v > want {
+				want = v
+			}
+		}
+		if got := maxOf(x); got != want {
+			t.Errorf("n=%d: maxOf = %g, want %g", n, got, want)
+		}
+		if n > 10 {
+			x[n-1] = 1e30 // in the scalar tail or the vector part
+			x[3] = 2e30
+			if got := maxOf(x); got != 2e30 {
+				t.Errorf("n=%d: maxOf = %g, want 2e30", n, got)
+			}
+		}
+	}
+}

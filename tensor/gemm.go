@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"unsafe"
 )
 
@@ -27,6 +28,7 @@ type gemmKernel struct {
 	name       string
 	mr, nr     int // register tile: mr rows of C × nr columns
 	mc, kc, nc int // cache blocks; mc is a multiple of mr, nc of nr
+	qc         int // B panels swept per A panel (their kc×qc·nr block stays in L2), at kc
 	// fn computes the mr×nr tile C = Ap·Bp + beta·C from kc steps of packed
 	// panels ap (kc×mr) and bp (kc×nr); C is not read when beta is 0.
 	fn func(kc int, ap, bp, c *float32, ldc int, beta float32)
@@ -114,8 +116,12 @@ type gemmJob struct {
 	packing          bool // phase: pack B, or multiply
 	splitRows        bool
 	mPanels          int
+	chunks           int // work items of the multiply phase
+	chunkPanels      int // row panels (splitRows) or column panels per item
+	next             atomic.Int64
 	jc, nc, ncPanels int
 	pc, kc           int
+	qc               int // B panels swept per A panel, for this call's kc
 	betaEff          float32
 	wg               sync.WaitGroup
 }
@@ -140,25 +146,38 @@ func (j *gemmJob) reserve(workers, kc, ncPanels int) {
 	}
 }
 
+// run is one worker's share of the current phase. Work is handed out in
+// chunks from an atomic counter rather than split up front: on a machine
+// shared with other processes a descheduled worker then delays the phase by
+// one chunk, not by its whole share.
 func (j *gemmJob) run(w int) {
+	nr, mr := j.kern.nr, j.kern.mr
 	if j.packing {
-		lo, hi := split(j.ncPanels, min(j.threads, j.ncPanels), w)
-		packB(j.transB, j.b, j.ldb, j.pc, j.kc, j.jc, j.nc, j.kern.nr, lo, hi, j.bp[:j.kc*j.ncPanels*j.kern.nr])
-		return
+		const group = 4 // B panels per chunk
+		for {
+			q0 := int(j.next.Add(group)) - group
+			if q0 >= j.ncPanels {
+				return
+			}
+			packB(j.transB, j.b, j.ldb, j.pc, j.kc, j.jc, j.nc, nr, q0, min(q0+group, j.ncPanels), j.bp[:j.kc*j.ncPanels*nr])
+		}
 	}
-	mr := j.kern.mr
-	i0, i1 := 0, j.m
-	q0, q1 := 0, j.ncPanels
-	if j.splitRows {
-		lo, hi := split(j.mPanels, j.threads, w)
-		i0, i1 = lo*mr, min(j.m, hi*mr)
-	} else {
-		q0, q1 = split(j.ncPanels, j.threads, w)
+	for {
+		c := int(j.next.Add(1)) - 1
+		if c >= j.chunks {
+			return
+		}
+		i0, i1 := 0, j.m
+		q0, q1 := 0, j.ncPanels
+		if j.splitRows {
+			i0 = c * j.chunkPanels * mr
+			i1 = min(j.m, i0+j.chunkPanels*mr)
+		} else {
+			q0 = c * j.chunkPanels
+			q1 = min(j.ncPanels, q0+j.chunkPanels)
+		}
+		gemmBlock(j.kern, j.qc, j.transA, j.a, j.lda, j.alpha, j.pc, j.kc, i0, i1, j.jc, j.nc, q0, q1, j.bp, j.ap[w], j.betaEff, j.c, j.ldc)
 	}
-	if i0 >= i1 || q0 >= q1 {
-		return
-	}
-	gemmBlock(j.kern, j.transA, j.a, j.lda, j.alpha, j.pc, j.kc, i0, i1, j.jc, j.nc, q0, q1, j.bp, j.ap[w], j.betaEff, j.c, j.ldc)
 }
 
 // task is work that the worker pool runs as t.run(0..workers-1).
@@ -225,7 +244,10 @@ func sgemm(kern *gemmKernel, threads int, transA, transB bool, m, n, k int, alph
 	if threads < 1 || 2*m*n*k < gemmSerialCutoff {
 		threads = 1
 	}
-	kcMax := min(kern.kc, k)
+	// Split k evenly into slices of at most kern.kc (k=512 is one slice of
+	// 512, not 384+128), which also saves passes over C.
+	nk := (k + kern.kc - 1) / kern.kc
+	kcMax := min(kern.kc, ((k+nk-1)/nk+15)/16*16)
 	ncPanelsMax := (min(kern.nc, n) + nr - 1) / nr
 	mPanels := (m + mr - 1) / mr
 	// Split rows when there are enough row panels for every worker, else
@@ -248,23 +270,37 @@ func sgemm(kern *gemmKernel, threads int, transA, transB bool, m, n, k int, alph
 	j.a, j.b, j.c = a, b, c
 	j.lda, j.ldb, j.ldc = lda, ldb, ldc
 	j.splitRows, j.mPanels = splitRows, mPanels
+	// Keep the swept B block (qc panels of kcMax×nr) the size kern.qc
+	// panels of kern.kc×nr are.
+	j.qc = max(2, kern.qc*kern.kc/kcMax)
 	j.reserve(threads, kcMax, ncPanelsMax)
 
 	for jc := 0; jc < n; jc += kern.nc {
 		j.jc = jc
 		j.nc = min(kern.nc, n-jc)
 		j.ncPanels = (j.nc + nr - 1) / nr
-		for pc := 0; pc < k; pc += kern.kc {
+		for pc := 0; pc < k; pc += kcMax {
 			j.pc = pc
-			j.kc = min(kern.kc, k-pc)
+			j.kc = min(kcMax, k-pc)
 			j.packing = true
+			j.next.Store(0)
 			parallel(min(threads, j.ncPanels), j, &j.wg)
 			j.packing = false
 			j.betaEff = 1
 			if pc == 0 {
 				j.betaEff = beta
 			}
-			parallel(threads, j, &j.wg)
+			// About chunksPerWorker items each, as long as they stay whole
+			// mc row blocks (or L2-sized groups of B panels) at most.
+			if splitRows {
+				j.chunkPanels = max(1, min(kern.mc/mr, (mPanels+threads*chunksPerWorker-1)/(threads*chunksPerWorker)))
+				j.chunks = (mPanels + j.chunkPanels - 1) / j.chunkPanels
+			} else {
+				j.chunkPanels = max(1, min(j.qc, (j.ncPanels+threads*chunksPerWorker-1)/(threads*chunksPerWorker)))
+				j.chunks = (j.ncPanels + j.chunkPanels - 1) / j.chunkPanels
+			}
+			j.next.Store(0)
+			parallel(min(threads, j.chunks), j, &j.wg)
 		}
 	}
 	j.a, j.b, j.c = nil, nil, nil
@@ -272,34 +308,39 @@ func sgemm(kern *gemmKernel, threads int, transA, transB bool, m, n, k int, alph
 }
 
 // gemmBlock computes rows [i0,i1) × column panels [q0,q1) of the jc block of
-// C for one kc slice, packing op(A) in mc-row chunks into ap.
-func gemmBlock(kern *gemmKernel, transA bool, a []float32, lda int, alpha float32, pc, kc, i0, i1, jc, nc, q0, q1 int, bp, ap []float32, beta float32, c []float32, ldc int) {
+// C for one kc slice, packing op(A) in mc-row chunks into ap. For each
+// mr-row A panel (which stays in L1) it sweeps qc B panels (which stay in
+// L2) before moving on.
+func gemmBlock(kern *gemmKernel, qcPanels int, transA bool, a []float32, lda int, alpha float32, pc, kc, i0, i1, jc, nc, q0, q1 int, bp, ap []float32, beta float32, c []float32, ldc int) {
 	mr, nr := kern.mr, kern.nr
 	tmp := ap[len(ap)-maxTile:]
 	for ic := i0; ic < i1; ic += kern.mc {
 		mc := min(kern.mc, i1-ic)
 		packA(transA, a, lda, alpha, ic, mc, pc, kc, mr, ap)
-		for q := q0; q < q1; q++ {
-			j := jc + q*nr
-			cols := min(nr, jc+nc-j)
-			bpq := &bp[q*kc*nr]
+		for qc := q0; qc < q1; qc += qcPanels {
+			qe := min(q1, qc+qcPanels)
 			for ir := 0; ir < mc; ir += mr {
 				rows := min(mr, mc-ir)
 				app := &ap[ir*kc]
 				i := ic + ir
-				if rows == mr && cols == nr {
-					kern.fn(kc, app, bpq, &c[i*ldc+j], ldc, beta)
-					continue
-				}
-				kern.fn(kc, app, bpq, &tmp[0], nr, 0)
-				for r := 0; r < rows; r++ {
-					crow := c[(i+r)*ldc+j : (i+r)*ldc+j+cols]
-					trow := tmp[r*nr : r*nr+cols]
-					if beta == 0 {
-						copy(crow, trow)
-					} else {
-						for x := range crow {
-							crow[x] = trow[x] + beta*crow[x]
+				for q := qc; q < qe; q++ {
+					j := jc + q*nr
+					cols := min(nr, jc+nc-j)
+					bpq := &bp[q*kc*nr]
+					if rows == mr && cols == nr {
+						kern.fn(kc, app, bpq, &c[i*ldc+j], ldc, beta)
+						continue
+					}
+					kern.fn(kc, app, bpq, &tmp[0], nr, 0)
+					for r := 0; r < rows; r++ {
+						crow := c[(i+r)*ldc+j : (i+r)*ldc+j+cols]
+						trow := tmp[r*nr : r*nr+cols]
+						if beta == 0 {
+							copy(crow, trow)
+						} else {
+							for x := range crow {
+								crow[x] = trow[x] + beta*crow[x]
+							}
 						}
 					}
 				}
@@ -307,6 +348,9 @@ func gemmBlock(kern *gemmKernel, transA bool, a []float32, lda int, alpha float3
 		}
 	}
 }
+
+// chunksPerWorker is how many work items each worker gets on average.
+const chunksPerWorker = 4
 
 // maxTile bounds mr·nr over all kernels (the edge-tile scratch).
 const maxTile = 16 * 32
@@ -320,38 +364,9 @@ func packA(transA bool, a []float32, lda int, alpha float32, ic, mc, pc, kc, mr 
 		dst := ap[r*kc : r*kc+kc*mr]
 		if transA {
 			// op(A)(i,p) = a[p*lda+i]: each p is a contiguous run of rows.
-			for p := 0; p < kc; p++ {
-				src := a[(pc+p)*lda+ic+r:]
-				src = src[:rows]
-				d := dst[p*mr : p*mr+mr]
-				if alpha == 1 {
-					copy(d, src)
-				} else {
-					for x, v := range src {
-						d[x] = alpha * v
-					}
-				}
-				clear(d[rows:])
-			}
-			continue
-		}
-		for x := 0; x < rows; x++ {
-			src := a[(ic+r+x)*lda+pc:]
-			src = src[:kc]
-			if alpha == 1 {
-				for p, v := range src {
-					dst[p*mr+x] = v
-				}
-			} else {
-				for p, v := range src {
-					dst[p*mr+x] = alpha * v
-				}
-			}
-		}
-		for x := rows; x < mr; x++ {
-			for p := 0; p < kc; p++ {
-				dst[p*mr+x] = 0
-			}
+			packN(a[(pc)*lda+ic+r:], lda, rows, kc, mr, alpha, dst)
+		} else {
+			packT(a[(ic+r)*lda+pc:], lda, rows, kc, mr, alpha, dst)
 		}
 	}
 }
@@ -364,27 +379,87 @@ func packB(transB bool, b []float32, ldb, pc, kc, jc, nc, nr, q0, q1 int, bp []f
 		j := jc + q*nr
 		cols := min(nr, jc+nc-j)
 		dst := bp[q*kc*nr : (q+1)*kc*nr]
-		if !transB {
-			for p := 0; p < kc; p++ {
-				src := b[(pc+p)*ldb+j:]
-				d := dst[p*nr : p*nr+nr]
-				copy(d, src[:cols])
-				clear(d[cols:])
-			}
-			continue
+		if transB {
+			// op(B)(p,j) = b[j*ldb+p]: column j of op(B) is a contiguous run.
+			packT(b[j*ldb+pc:], ldb, cols, kc, nr, 1, dst)
+		} else {
+			packN(b[pc*ldb+j:], ldb, cols, kc, nr, 1, dst)
 		}
-		// op(B)(p,j) = b[j*ldb+p]: column j of op(B) is a contiguous run.
-		for x := 0; x < cols; x++ {
-			src := b[(j+x)*ldb+pc:]
-			src = src[:kc]
-			for p, v := range src {
-				dst[p*nr+x] = v
+	}
+}
+
+// packN copies kc rows of w values (cols of them from src rows ld apart,
+// scaled by alpha, then zeros) into dst, row after row.
+func packN(src []float32, ld, cols, kc, w int, alpha float32, dst []float32) {
+	dst = dst[:kc*w]
+	if kc == 0 {
+		return
+	}
+	if packRowsAsm != nil && w <= 32 && cols > 0 {
+		_ = src[(kc-1)*ld+cols-1] // the rows the masked loads read must be in bounds
+		lo, hi := min(cols, 16), max(cols-16, 0)
+		packRowsAsm(&src[0], ld, kc, &dst[0], w, alpha, lanes(lo), lanes(hi), lanes(min(w, 16)), lanes(max(w-16, 0)))
+		return
+	}
+	for p := 0; p < kc; p++ {
+		s := src[p*ld : p*ld+cols]
+		d := dst[p*w : p*w+w]
+		for x, v := range s {
+			d[x] = alpha * v
+		}
+		clear(d[cols:])
+	}
+}
+
+// lanes is the mask of the first n of 16 vector lanes.
+func lanes(n int) uint16 {
+	if n >= 16 {
+		return 0xffff
+	}
+	return uint16(1)<<n - 1
+}
+
+// packT transposes: dst[p*w+x] = alpha·src[x*ld+p] for x < cols, p < kc,
+// and zero for cols <= x < w. With AVX-512 it moves 16×16 blocks through
+// registers; the rest (and other builds) go element by element, in p blocks
+// so that the strided writes stay in L1.
+func packT(src []float32, ld, cols, kc, w int, alpha float32, dst []float32) {
+	dst = dst[:kc*w]
+	x0 := 0
+	if transpose16 != nil && kc >= 16 {
+		// Full groups of 16 source rows; a group of fewer rows (mr=12 A
+		// panels) still loads 16 rows, so it needs them in bounds.
+		for ; x0 < cols; x0 += 16 {
+			xr := min(16, cols-x0)
+			if (x0+15)*ld+kc > len(src) {
+				break
+			}
+			mask := lanes(xr)
+			p := 0
+			for ; p+16 <= kc; p += 16 {
+				transpose16(&src[x0*ld+p], ld, &dst[p*w+x0], w, alpha, mask)
+			}
+			for x := x0; x < x0+xr; x++ {
+				for q := p; q < kc; q++ {
+					dst[q*w+x] = alpha * src[x*ld+q]
+				}
 			}
 		}
-		for x := cols; x < nr; x++ {
-			for p := 0; p < kc; p++ {
-				dst[p*nr+x] = 0
+	}
+	const pb = 64
+	for p0 := 0; p0 < kc; p0 += pb {
+		p1 := min(kc, p0+pb)
+		for x := x0; x < cols; x++ {
+			s := src[x*ld+p0 : x*ld+p1]
+			d := dst[p0*w+x:]
+			for i, v := range s {
+				d[i*w] = alpha * v
 			}
+		}
+	}
+	if cols < w {
+		for p := 0; p < kc; p++ {
+			clear(dst[p*w+cols : p*w+w])
 		}
 	}
 }
@@ -430,7 +505,7 @@ func kernelGo(kc int, ap, bp, c *float32, ldc int, beta float32) {
 	}
 }
 
-var goKernel = &gemmKernel{name: "go", mr: 4, nr: 4, mc: 128, kc: 256, nc: 4096, fn: kernelGo}
+var goKernel = &gemmKernel{name: "go", mr: 4, nr: 4, mc: 128, kc: 256, nc: 4096, qc: 64, fn: kernelGo}
 
 // GemmKernelNames lists the micro-kernels this build can run on this CPU,
 // slowest first; the last is the one Sgemm uses.

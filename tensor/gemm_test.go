@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"runtime"
+	"sync"
 	"testing"
 )
 
@@ -103,6 +105,16 @@ func TestSgemmKernels(t *testing.T) {
 			)
 		}
 	}
+	if testing.Short() {
+		// Every shape still runs, on a third of the (transpose, size) mix.
+		var short []gemmCase
+		for i, tc := range cases {
+			if i%3 == 0 || tc.m <= 17 {
+				short = append(short, tc)
+			}
+		}
+		cases = short
+	}
 	for _, kern := range gemmKernels() {
 		for _, threads := range []int{1, 3} {
 			t.Run(fmt.Sprintf("%s/threads%d", kern.name, threads), func(t *testing.T) {
@@ -121,7 +133,7 @@ func TestSgemmBlocking(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
 	for _, kern := range gemmKernels() {
 		small := *kern
-		small.mc, small.kc, small.nc = 2*kern.mr, 7, 3*kern.nr
+		small.mc, small.kc, small.nc, small.qc = 2*kern.mr, 7, 3*kern.nr, 2
 		for _, threads := range []int{1, 2, 4} {
 			for _, tc := range []gemmCase{
 				{false, false, 5*kern.mr + 3, 7*kern.nr + 5, 40, 1, 0, 0, 0, 0},
@@ -150,7 +162,7 @@ func TestSgemmRandomShapes(t *testing.T) {
 	r := rand.New(rand.NewPCG(5, 6))
 	n := 150
 	if testing.Short() {
-		n = 40
+		n = 20
 	}
 	scal := []float32{0, 1, -1, 0.5, 3}
 	for _, kern := range gemmKernels() {
@@ -213,6 +225,9 @@ func TestSgemmPanicsOnShortSlices(t *testing.T) {
 }
 
 func TestSgemmNoAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("sync.Pool drops entries at random under the race detector")
+	}
 	r := rand.New(rand.NewPCG(9, 10))
 	n := 256
 	a, b, c := randSlice(r, n*n), randSlice(r, n*n), make([]float32, n*n)
@@ -223,4 +238,89 @@ func TestSgemmNoAllocs(t *testing.T) {
 	if allocs > 0 {
 		t.Errorf("Sgemm allocates %v times per call in steady state", allocs)
 	}
+}
+
+// setMaxProcs sets GOMAXPROCS and returns the function that restores it.
+func setMaxProcs(n int) func() {
+	old := runtime.GOMAXPROCS(n)
+	return func() { runtime.GOMAXPROCS(old) }
+}
+
+// TestGemmKernelsListed makes sure the kernel tests above really ran the
+// assembly kernels this CPU supports, rather than silently only the Go one.
+func TestGemmKernelsListed(t *testing.T) {
+	names := GemmKernelNames()
+	t.Logf("kernels tested: %v; Sgemm uses %s", names, GemmKernelName())
+	want := []string{"go"}
+	if hasAsmKernels {
+		if cpuHasAVX2FMA() {
+			want = append(want, "avx2")
+		}
+		if cpuHasAVX512() {
+			want = append(want, "avx512")
+		}
+	}
+	if fmt.Sprint(names) != fmt.Sprint(want) {
+		t.Errorf("GemmKernelNames() = %v, want %v", names, want)
+	}
+	if GemmKernelName() != want[len(want)-1] {
+		t.Errorf("Sgemm uses %s, want the widest, %s", GemmKernelName(), want[len(want)-1])
+	}
+}
+
+// TestSgemmConcurrentCallers runs Sgemm from several goroutines at once:
+// they share the worker pool and the buffer pool.
+func TestSgemmConcurrentCallers(t *testing.T) {
+	old := gemmSerialCutoff
+	gemmSerialCutoff = 0
+	defer func() { gemmSerialCutoff = old }()
+	defer setMaxProcs(3)()
+	errs := make(chan string, 8)
+	var wg sync.WaitGroup
+	for g := 0; g < 6; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := rand.New(rand.NewPCG(uint64(g), 99))
+			for it := 0; it < 5; it++ {
+				m, n, k := 20+r.IntN(60), 20+r.IntN(60), 1+r.IntN(80)
+				a, b := randSlice(r, m*k), randSlice(r, k*n)
+				got, want := make([]float32, m*n), make([]float32, m*n)
+				Sgemm(false, false, m, n, k, 1, a, k, b, n, 0, got, n)
+				SgemmRef(false, false, m, n, k, 1, a, k, b, n, 0, want, n)
+				for i := range got {
+					if d := math.Abs(float64(got[i] - want[i])); d > 1e-4*math.Sqrt(float64(k)) {
+						errs <- fmt.Sprintf("goroutine %d: %dx%dx%d: C[%d] = %g, want %g", g, m, n, k, i, got[i], want[i])
+						return
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
+	}
+}
+
+// FuzzSgemm drives every kernel with fuzzer-chosen shapes, transposes,
+// strides, scalars and worker counts, against SgemmRef.
+func FuzzSgemm(f *testing.F) {
+	f.Add(uint8(13), uint8(35), uint8(9), uint8(0), uint8(1), uint8(2), uint64(1))
+	f.Add(uint8(1), uint8(1), uint8(0), uint8(3), uint8(0), uint8(0), uint64(2))
+	f.Add(uint8(40), uint8(33), uint8(70), uint8(0xff), uint8(7), uint8(3), uint64(3))
+	scal := []float32{0, 1, -1, 0.5, 3, -0.25, 2, 1}
+	f.Fuzz(func(t *testing.T, m, n, k, flags, pads, threads uint8, seed uint64) {
+		tc := gemmCase{
+			transA: flags&1 != 0, transB: flags&2 != 0,
+			m: int(m % 80), n: int(n % 80), k: int(k % 160),
+			alpha: scal[(flags>>2)&7], beta: scal[(flags>>5)&7],
+			padA: int(pads & 3), padB: int(pads>>2) & 3, padC: int(pads>>4) & 3,
+		}
+		r := rand.New(rand.NewPCG(seed, 5))
+		for _, kern := range gemmKernels() {
+			runGemmCaseBig(t, kern, 1+int(threads%4), tc, r)
+		}
+	})
 }

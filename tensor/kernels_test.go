@@ -343,3 +343,89 @@ func BenchmarkAdamW(b *testing.B) {
 		o.Step([]*Param{p})
 	}
 }
+
+func TestMuonStep(t *testing.T) {
+	r := newRand(12)
+	rows, cols := 6, 10
+	w0, g := randn(r, rows*cols, 1), randn(r, rows*cols, 1)
+	p := &Param{W: append([]float32(nil), w0...), G: g, Rows: rows, Decay: true}
+	o := NewMuon(1e-2, 0.1)
+	o.Step([]*Param{p})
+	// First step: buf = (1−μ)·g; nesterov u = g + μ·(buf − g).
+	mu := float32(0.95)
+	u := make([]float32, len(g))
+	for i, gi := range g {
+		b := gi * (1 - mu)
+		u[i] = gi + (b-gi)*mu
+	}
+	want := newtonSchulzRef(u, rows, cols, 5)
+	lr := 1e-2 * 0.2 * math.Sqrt(float64(cols))
+	for i := range want {
+		want[i] = float64(w0[i])*(1-1e-2*0.1) - lr*want[i]
+	}
+	checkClose64(t, "muon w", p.W, want, 1e-6, 1e-4)
+}
+
+// TestKernelsDoNotAllocate checks the steady state of the row kernels: at
+// most the closure and wait group of one parallel call.
+func TestKernelsDoNotAllocate(t *testing.T) {
+	if raceEnabled {
+		t.Skip("sync.Pool drops entries at random under the race detector")
+	}
+	r := newRand(13)
+	n, c := 64, 512
+	x, w := randn(r, n*c, 1), randn(r, c, 1)
+	y, rstd, dx, dw := make([]float32, n*c), make([]float32, n), make([]float32, n*c), make([]float32, c)
+	loss, gs := make([]float32, n), make([]float32, n)
+	labels := make([]int32, n)
+	cases := map[string]func(){
+		"rmsnorm fwd": func() { RMSNormForward(y, rstd, x, w, n, c, 1e-6) },
+		"rmsnorm bwd": func() { RMSNormBackward(dx, dw, x, x, w, rstd, n, c) },
+		"softmax":     func() { SoftmaxForward(y, x, n, c) },
+		"ce":          func() { CrossEntropy(loss, dx, x, labels, gs, n, c) },
+		"kl":          func() { VocabLoss(LossKL, loss, dx, x, y, gs, n, c, 0) },
+		"silu":        func() { SiLUGateForward(y, x, x) },
+	}
+	for name, f := range cases {
+		f()
+		a := testing.AllocsPerRun(20, f)
+		t.Logf("%s: %.1f allocations per call", name, a)
+		if a > 4 {
+			t.Errorf("%s: %.1f allocations per call", name, a)
+		}
+	}
+}
+
+func TestEmbeddingAndCrossEntropyGradFD(t *testing.T) {
+	r := newRand(14)
+	v, c := 7, 5
+	w := randn(r, v*c, 1)
+	ids := []int32{2, 6, 2, 0}
+	out := make([]float32, len(ids)*c)
+	rr := randn(r, len(out), 1)
+	f := func() float64 {
+		if err := EmbeddingForward(out, w, ids, v, c); err != nil {
+			t.Fatal(err)
+		}
+		return weighted(rr, out)
+	}
+	dw := make([]float32, v*c)
+	EmbeddingBackward(dw, rr, ids, c)
+	checkGrad(t, "embedding dw", w, dw, f, 1e-2, 1e-3, 1e-3, 100)
+
+	T, V := 4, 11
+	logits := randn(r, T*V, 2)
+	labels := []int32{3, 0, -1, 10}
+	gs := []float32{1, 0.5, 1, 2}
+	loss, dz := make([]float32, T), make([]float32, T*V)
+	CrossEntropy(loss, dz, logits, labels, gs, T, V)
+	g := func() float64 {
+		CrossEntropy(loss, nil, logits, labels, nil, T, V)
+		var s float64
+		for i, l := range loss {
+			s += float64(gs[i]) * float64(l)
+		}
+		return s
+	}
+	checkGrad(t, "cross-entropy dlogits", logits, dz, g, 1e-2, 1e-3, 1e-2, 100)
+}

@@ -1,6 +1,8 @@
 package tensor
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"math"
 )
@@ -51,6 +53,59 @@ func ParseLossKind(name string) (LossKind, error) {
 		}
 	}
 	return 0, fmt.Errorf("unknown loss function %q (want one of %v)", name, lossNames)
+}
+
+// LossTerm is one weighted term of a --loss-fn configuration.
+type LossTerm struct {
+	Kind   LossKind
+	Weight float32
+}
+
+// ParseLossSpec reads a --loss-fn value: a loss name ("kl_div") or a JSON
+// object of names to weights ('{"ce": 0.1, "tv": 0.9}'), whose result is the
+// weighted sum, weights not normalised (training-spec §5.5). Terms keep the
+// order of the object.
+func ParseLossSpec(spec string) ([]LossTerm, error) {
+	if k, err := ParseLossKind(spec); err == nil {
+		return []LossTerm{{Kind: k, Weight: 1}}, nil
+	}
+	dec := json.NewDecoder(bytes.NewReader([]byte(spec)))
+	tok, err := dec.Token()
+	if d, ok := tok.(json.Delim); err != nil || !ok || d != '{' {
+		return nil, fmt.Errorf("loss function %q: want one of %v or a JSON object of weights like {\"ce\": 0.1, \"tv\": 0.9}", spec, lossNames)
+	}
+	var terms []LossTerm
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, fmt.Errorf("loss config %q: %w", spec, err)
+		}
+		name, _ := tok.(string)
+		k, err := ParseLossKind(name)
+		if err != nil {
+			return nil, fmt.Errorf("loss config %q: %w", spec, err)
+		}
+		var w float64
+		if err := dec.Decode(&w); err != nil {
+			return nil, fmt.Errorf("loss config %q: weight of %s must be a number", spec, name)
+		}
+		dup := false
+		for i := range terms {
+			if terms[i].Kind == k { // as Python's json.loads: the last value wins, in the first one's place
+				terms[i].Weight, dup = float32(w), true
+			}
+		}
+		if !dup {
+			terms = append(terms, LossTerm{Kind: k, Weight: float32(w)})
+		}
+	}
+	if _, err := dec.Token(); err != nil || len(terms) == 0 || dec.More() {
+		return nil, fmt.Errorf("loss config %q: want a non-empty JSON object of weights", spec)
+	}
+	if _, err := dec.Token(); err == nil {
+		return nil, fmt.Errorf("loss config %q: trailing data", spec)
+	}
+	return terms, nil
 }
 
 // LKHybridEta is the default η of lk_hybrid.
@@ -260,12 +315,14 @@ func CrossEntropy(loss, dlogits, logits []float32, labels []int32, gscale []floa
 				loss[i] = logSumExp(z, e) - z[y]
 				continue
 			}
-			zmax, s := softmaxRow(e, z) // e = softmax(z), one expf per element
+			zmax := maxOf(z)
+			s := expAffine(e, z, 1, -zmax) // e = exp(z − max), one exp per element
 			loss[i] = zmax + logf(s) - z[y]
 			gs := gscale[i]
+			c := gs / s // softmax normalisation folded into the gradient scale
 			dz := dlogits[i*v : (i+1)*v]
-			for j, qj := range e {
-				dz[j] += gs * qj
+			for j, ej := range e {
+				dz[j] += c * ej
 			}
 			dz[y] -= gs
 		}

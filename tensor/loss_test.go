@@ -1,6 +1,7 @@
 package tensor
 
 import (
+	"fmt"
 	"math"
 	"testing"
 )
@@ -195,4 +196,41 @@ func BenchmarkVocabLossKL512x8192(b *testing.B) {
 	for b.Loop() {
 		VocabLoss(LossKL, loss, dz, logits, targets, gs, T, V, 0)
 	}
+}
+
+func TestParseLossSpec(t *testing.T) {
+	good := map[string][]LossTerm{
+		"kl_div":                      {{LossKL, 1}},
+		"lk_hybrid":                   {{LossLKHybrid, 1}},
+		`{"ce": 0.1, "tv": 0.9}`:      {{LossCE, 0.1}, {LossTV, 0.9}},
+		` {"jsd":2,"rkl":-1,"nla":0}`: {{LossJSD, 2}, {LossRKL, -1}, {LossNLA, 0}},
+		`{"ce": 1, "tv": 3, "ce": 2}`: {{LossCE, 2}, {LossTV, 3}},
+	}
+	for spec, want := range good {
+		got, err := ParseLossSpec(spec)
+		if err != nil {
+			t.Errorf("%s: %v", spec, err)
+			continue
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("%s: %v, want %v", spec, got, want)
+		}
+	}
+	for _, spec := range []string{"", "kl", "{}", `{"ce": "x"}`, `{"foo": 1}`, `{"ce": 1} x`, `[1]`, `{"ce": 1`, `{"ce":1,}`} {
+		if _, err := ParseLossSpec(spec); err == nil {
+			t.Errorf("%q: want an error", spec)
+		}
+	}
+}
+
+func FuzzParseLossSpec(f *testing.F) {
+	for _, s := range []string{"kl_div", `{"ce": 0.1, "tv": 0.9}`, `{"ce":`, "{}"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, spec string) {
+		terms, err := ParseLossSpec(spec)
+		if err == nil && len(terms) == 0 {
+			t.Fatalf("%q: no terms and no error", spec)
+		}
+	})
 }

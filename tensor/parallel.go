@@ -89,9 +89,9 @@ func ParallelChunks(n, chunks int, fn func(chunk, lo, hi int)) {
 	for c := 1; c < chunks; c++ {
 		t := parTask{fn: fn, chunk: c, lo: n * c / chunks, hi: n * (c + 1) / chunks, wg: wg}
 		wg.Add(1)
-		select {
-		case ch <- t:
-		default: // every worker is busy (nested call): do it here
+		if !trySend(ch, t) {
+			// Every worker is busy (a nested call, or one is still on its way
+			// back from the previous piece): do it here.
 			fn(t.chunk, t.lo, t.hi)
 			wg.Done()
 		}
@@ -99,6 +99,23 @@ func ParallelChunks(n, chunks int, fn func(chunk, lo, hi int)) {
 	fn(0, 0, n/chunks)
 	wg.Wait()
 	wgPool.Put(wg)
+}
+
+// trySend hands t to an idle worker, giving a worker that is just finishing
+// its previous piece one chance to get back to the channel.
+func trySend(ch chan parTask, t parTask) bool {
+	select {
+	case ch <- t:
+		return true
+	default:
+	}
+	runtime.Gosched()
+	select {
+	case ch <- t:
+		return true
+	default:
+		return false
+	}
 }
 
 // scratch hands out reusable float32 buffers so kernels need no allocation in

@@ -94,14 +94,45 @@ func logSumExp(x, ws []float32) float32 {
 	return m + logf(expAffine(ws, x, 1, -m))
 }
 
+// maxOf returns the largest element (−Inf for an empty slice; NaNs are skipped).
 func maxOf(x []float32) float32 {
-	m := float32(math.Inf(-1))
-	for _, v := range x {
-		if v > m {
-			m = v
+	m0, m1, m2, m3 := float32(math.Inf(-1)), float32(math.Inf(-1)), float32(math.Inf(-1)), float32(math.Inf(-1))
+	j := 0
+	if useVecExp && len(x) >= 64 {
+		j = len(x) &^ 31
+		if v := maxAVX2(&x[0], j); v == v {
+			m0 = v
 		}
 	}
-	return m
+	for ; j+4 <= len(x); j += 4 {
+		if x[j] > m0 {
+			m0 = x[j]
+		}
+		if x[j+1] > m1 {
+			m1 = x[j+1]
+		}
+		if x[j+2] > m2 {
+			m2 = x[j+2]
+		}
+		if x[j+3] > m3 {
+			m3 = x[j+3]
+		}
+	}
+	for ; j < len(x); j++ {
+		if x[j] > m0 {
+			m0 = x[j]
+		}
+	}
+	if m1 > m0 {
+		m0 = m1
+	}
+	if m3 > m2 {
+		m2 = m3
+	}
+	if m2 > m0 {
+		m0 = m2
+	}
+	return m0
 }
 
 func sum(x []float32) float32 {

@@ -17,7 +17,7 @@ import (
 // clipping, AdamW), timed; the workload of go-stack.md §3.
 func newBenchBlockCmd() *cobra.Command {
 	c := blockbench.DefaultConfig()
-	var steps, warmup int
+	var steps, warmup, threads int
 	var asJSON, quiet bool
 	cmd := &cobra.Command{
 		Use:   "block",
@@ -38,6 +38,15 @@ than the wall clock when other processes share the cores.`,
 				return &usageError{fmt.Errorf("--steps must be ≥ 1 and --warmup ≥ 0")}
 			}
 			c.KVHeads = c.Heads
+			if threads < 0 {
+				return &usageError{fmt.Errorf("--threads must be ≥ 0")}
+			}
+			if threads > 0 {
+				runtime.GOMAXPROCS(threads)
+			}
+			if err := c.Validate(); err != nil {
+				return &usageError{err}
+			}
 			var log io.Writer
 			if !quiet {
 				log = cmd.ErrOrStderr()
@@ -69,6 +78,7 @@ than the wall clock when other processes share the cores.`,
 	f.IntVar(&c.Vocab, "vocab", c.Vocab, "classes of the linear head")
 	f.IntVar(&steps, "steps", 10, "timed steps")
 	f.IntVar(&warmup, "warmup", 2, "untimed steps first")
+	f.IntVar(&threads, "threads", 0, "goroutines for the kernels (0: GOMAXPROCS)")
 	f.BoolVar(&asJSON, "json", false, `print {"tokens_per_s":..,"step_ms":..}`)
 	f.BoolVar(&quiet, "quiet", false, "no per-step progress lines on stderr")
 	return cmd

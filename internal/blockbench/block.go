@@ -31,7 +31,8 @@ func DefaultConfig() Config {
 	return Config{Hidden: 512, Seq: 512, Heads: 8, KVHeads: 8, MLP: 1536, Vocab: 8192, Eps: 1e-6, Theta: 1e4}
 }
 
-func (c Config) validate() error {
+// Validate checks that the sizes make a block.
+func (c Config) Validate() error {
 	if c.Hidden <= 0 || c.Seq <= 0 || c.Heads <= 0 || c.MLP <= 0 || c.Vocab <= 0 {
 		return fmt.Errorf("blockbench: sizes must be positive: %+v", c)
 	}
@@ -121,7 +122,7 @@ type Block struct {
 // New allocates a block with HF-style initialisation: linear weights
 // N(0, 0.02²), norms ones.
 func New(c Config, seed uint64) (*Block, error) {
-	if err := c.validate(); err != nil {
+	if err := c.Validate(); err != nil {
 		return nil, err
 	}
 	HD := c.Hidden / c.Heads

@@ -35,10 +35,6 @@ func Open(base string) (*File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("golden: %w", err)
 	}
-	f := &File{Path: base}
-	if err := json.Unmarshal(idx, f); err != nil {
-		return nil, fmt.Errorf("golden: %s.json: %w", base, err)
-	}
 	st, err := os.Stat(base + ".bin")
 	if err != nil {
 		return nil, fmt.Errorf("golden: %w", err)
@@ -46,9 +42,23 @@ func Open(base string) (*File, error) {
 	if st.Size() > maxBytes {
 		return nil, fmt.Errorf("golden: %s.bin: %d bytes is too large", base, st.Size())
 	}
-	if f.data, err = os.ReadFile(base + ".bin"); err != nil {
+	data, err := os.ReadFile(base + ".bin")
+	if err != nil {
 		return nil, fmt.Errorf("golden: %w", err)
 	}
+	return Parse(base, idx, data)
+}
+
+// Parse builds a File from the index JSON and the data bytes; name is used in errors.
+func Parse(name string, index, data []byte) (*File, error) {
+	f := &File{Path: name}
+	if err := json.Unmarshal(index, f); err != nil {
+		return nil, fmt.Errorf("golden: %s.json: %w", name, err)
+	}
+	if len(data) > maxBytes {
+		return nil, fmt.Errorf("golden: %s.bin: %d bytes is too large", name, len(data))
+	}
+	f.data = data
 	return f, nil
 }
 

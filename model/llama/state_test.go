@@ -53,6 +53,9 @@ var stateCases = func() []testmodel.Options {
 	q := testmodel.Tiny("qwen2")
 	q.UseSlidingWindow, q.SlidingWindow, q.MaxWindowLayers = true, 4, 1
 	cs = append(cs, q)
+	b := testmodel.Tiny("qwen3")
+	b.DType, b.Seed = "BF16", 9
+	cs = append(cs, b)
 	return cs
 }()
 
@@ -211,5 +214,49 @@ func TestForwardErrors(t *testing.T) {
 	}
 	if s.Len(0) != 0 {
 		t.Error("failed forward changed the cache")
+	}
+}
+
+// TestConcurrentStates: States over one shared Model run in parallel
+// goroutines with the results of running alone.
+func TestConcurrentStates(t *testing.T) {
+	m := loadTiny(t, testmodel.Tiny("qwen2"))
+	opt := ForwardOptions{Logits: LogitsAll, Capture: []int{2}}
+	want := make([][]float32, 4)
+	for g := range want {
+		out, err := m.NewState(1).ForwardSeq(0, seqIDs(9, g, m.V()), opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want[g] = append([]float32(nil), out.Logits...)
+	}
+	errs := make(chan error, len(want))
+	for g := range want {
+		go func() {
+			s := m.NewState(1)
+			ids := seqIDs(9, g, m.V())
+			if _, err := s.ForwardSeq(0, ids[:4], opt); err != nil {
+				errs <- err
+				return
+			}
+			out, err := s.ForwardSeq(0, ids[4:], opt)
+			if err != nil {
+				errs <- err
+				return
+			}
+			V := m.V()
+			for i, v := range out.Logits {
+				if d := v - want[g][4*V+i]; d > 1e-4 || d < -1e-4 {
+					errs <- fmt.Errorf("goroutine %d: logit %d = %g, want %g", g, i, v, want[g][4*V+i])
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range want {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
 	}
 }

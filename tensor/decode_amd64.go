@@ -1,0 +1,13 @@
+//go:build amd64 && !purego
+
+package tensor
+
+// Vector kernels of the decode path, in decode_amd64.s.
+
+//go:noescape
+func dotAVX2(a, b *float32, n int) float32
+
+//go:noescape
+func axpyAVX2(a float32, x, y *float32, n int)
+
+var useVecDot = hasAVX2

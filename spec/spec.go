@@ -53,10 +53,10 @@ type Stats struct {
 	K                 int
 	PromptTokens      int
 	NewTokens         int
-	Drafts            int     // verifier passes over drafted tokens
-	DraftTokens       int     // Drafts·K
-	Accepted          int     // accepted draft tokens
-	AcceptedAt        []int   // (K) drafts whose position i was accepted
+	Drafts            int   // verifier passes over drafted tokens
+	DraftTokens       int   // Drafts·K
+	Accepted          int   // accepted draft tokens
+	AcceptedAt        []int // (K) drafts whose position i was accepted
 	Prefill, Decode   time.Duration
 	DraftTime, Verify time.Duration // parts of Decode
 }

@@ -13,8 +13,8 @@ import (
 	"github.com/speculators-go/speculators/internal/testmodel"
 	"github.com/speculators-go/speculators/model/eagle3"
 	"github.com/speculators-go/speculators/model/llama"
-	"github.com/speculators-go/speculators/sample"
 	"github.com/speculators-go/speculators/safetensors"
+	"github.com/speculators-go/speculators/sample"
 )
 
 func loadTiny(t testing.TB, o testmodel.Options, name string) (*llama.Model, string) {

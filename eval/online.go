@@ -91,29 +91,29 @@ type OnlineOptions struct {
 
 // OnlineReport is eval.json of an online evaluation.
 type OnlineReport struct {
-	Verifier             string    `json:"verifier"`
-	Speculator           string    `json:"speculator"`
-	DraftKind            string    `json:"draft_kind"`
-	K                    int       `json:"num_speculative_tokens"`
-	Temperature          float64   `json:"temperature"`
-	Prompts              int       `json:"prompts"`
-	PromptTokens         int       `json:"prompt_tokens"`
-	NewTokens            int       `json:"new_tokens"`
-	Drafts               int       `json:"num_drafts"`
-	DraftTokens          int       `json:"num_draft_tokens"`
-	Accepted             int       `json:"num_accepted_tokens"`
-	AcceptedPerPos       []int     `json:"num_accepted_tokens_per_pos"`
-	Tau                  float64   `json:"mean_acceptance_length"`
-	PerPosition          []float64 `json:"acceptance_per_position"`
-	AcceptanceRate       float64   `json:"mean_acceptance_rate"`
-	SpecTokensPerSecond  float64   `json:"tokens_per_second_speculative"`
-	BaseTokensPerSecond  float64   `json:"tokens_per_second_baseline,omitempty"`
-	Speedup              float64   `json:"speedup,omitempty"`
-	SpecSeconds          float64   `json:"seconds_speculative"`
-	BaseSeconds          float64   `json:"seconds_baseline,omitempty"`
-	DraftSeconds         float64   `json:"seconds_drafting"`
-	VerifySeconds        float64   `json:"seconds_verifying"`
-	Mismatches           int       `json:"greedy_mismatches,omitempty"` // T = 0: outputs differing from plain greedy (must be 0)
+	Verifier            string    `json:"verifier"`
+	Speculator          string    `json:"speculator"`
+	DraftKind           string    `json:"draft_kind"`
+	K                   int       `json:"num_speculative_tokens"`
+	Temperature         float64   `json:"temperature"`
+	Prompts             int       `json:"prompts"`
+	PromptTokens        int       `json:"prompt_tokens"`
+	NewTokens           int       `json:"new_tokens"`
+	Drafts              int       `json:"num_drafts"`
+	DraftTokens         int       `json:"num_draft_tokens"`
+	Accepted            int       `json:"num_accepted_tokens"`
+	AcceptedPerPos      []int     `json:"num_accepted_tokens_per_pos"`
+	Tau                 float64   `json:"mean_acceptance_length"`
+	PerPosition         []float64 `json:"acceptance_per_position"`
+	AcceptanceRate      float64   `json:"mean_acceptance_rate"`
+	SpecTokensPerSecond float64   `json:"tokens_per_second_speculative"`
+	BaseTokensPerSecond float64   `json:"tokens_per_second_baseline,omitempty"`
+	Speedup             float64   `json:"speedup,omitempty"`
+	SpecSeconds         float64   `json:"seconds_speculative"`
+	BaseSeconds         float64   `json:"seconds_baseline,omitempty"`
+	DraftSeconds        float64   `json:"seconds_drafting"`
+	VerifySeconds       float64   `json:"seconds_verifying"`
+	Mismatches          int       `json:"greedy_mismatches,omitempty"` // T = 0: outputs differing from plain greedy (must be 0)
 }
 
 // Online runs every prompt with speculation and, with Baseline, without,

@@ -162,7 +162,7 @@ func Scrape(ctx context.Context, client *http.Client, url string) (*Counters, er
 type BenchOptions struct {
 	Endpoint    string // e.g. http://localhost:8000 (with or without /v1)
 	Model       string
-	Prompts     []string
+	Prompts     []Prompt // text goes to /v1/completions, messages to /v1/chat/completions
 	Concurrency []int
 	MaxTokens   int
 	Temperature float64
@@ -236,7 +236,7 @@ func Bench(ctx context.Context, o BenchOptions) (*BenchReport, error) {
 		var mu sync.Mutex
 		var ttft, itl []float64
 		var firstErr error
-		jobs := make(chan string)
+		jobs := make(chan Prompt)
 		var wg sync.WaitGroup
 		t0 := time.Now()
 		for range conc {
@@ -317,13 +317,24 @@ const maxSSELine = 16 << 20
 // streamCompletion sends one streaming completion and times its chunks.
 // Tokens are counted from the final usage block when the server sends one
 // (stream_options.include_usage), else as one per content chunk.
-func streamCompletion(ctx context.Context, client *http.Client, api, model, prompt string, maxTokens int, temp float64) (streamStats, error) {
+func streamCompletion(ctx context.Context, client *http.Client, api, model string, prompt Prompt, maxTokens int, temp float64) (streamStats, error) {
 	var s streamStats
-	body, _ := json.Marshal(map[string]any{
-		"model": model, "prompt": prompt, "max_tokens": maxTokens, "temperature": temp,
+	reqBody := map[string]any{
+		"model": model, "max_tokens": maxTokens, "temperature": temp,
 		"stream": true, "stream_options": map[string]any{"include_usage": true}, "ignore_eos": true,
-	})
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, api+"/completions", bytes.NewReader(body))
+	}
+	url := api + "/completions"
+	if prompt.Messages != nil {
+		reqBody["messages"] = prompt.Messages
+		url = api + "/chat/completions"
+	} else {
+		reqBody["prompt"] = prompt.Text
+	}
+	body, err := json.Marshal(reqBody)
+	if err != nil {
+		return s, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
 		return s, err
 	}
@@ -354,7 +365,10 @@ func streamCompletion(ctx context.Context, client *http.Client, api, model, prom
 		}
 		var ev struct {
 			Choices []struct {
-				Text string `json:"text"`
+				Text  string `json:"text"`
+				Delta struct {
+					Content string `json:"content"`
+				} `json:"delta"`
 			} `json:"choices"`
 			Usage *struct {
 				CompletionTokens int `json:"completion_tokens"`
@@ -372,7 +386,7 @@ func streamCompletion(ctx context.Context, client *http.Client, api, model, prom
 		if ev.Usage != nil {
 			usage = ev.Usage.CompletionTokens
 		}
-		if len(ev.Choices) == 0 || ev.Choices[0].Text == "" {
+		if len(ev.Choices) == 0 || ev.Choices[0].Text == "" && ev.Choices[0].Delta.Content == "" {
 			continue
 		}
 		now := time.Now()

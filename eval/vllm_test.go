@@ -30,13 +30,17 @@ const fakeK = 3
 
 func (f *fakeVLLM) handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("/v1/completions", func(w http.ResponseWriter, r *http.Request) {
+	serve := func(w http.ResponseWriter, r *http.Request) {
+		chat := r.URL.Path == "/v1/chat/completions"
 		var req struct {
-			MaxTokens int  `json:"max_tokens"`
-			Stream    bool `json:"stream"`
-			Model     string
+			MaxTokens int    `json:"max_tokens"`
+			Stream    bool   `json:"stream"`
+			Model     string `json:"model"`
+			Prompt    *string
+			Messages  []struct{ Role, Content string }
 		}
-		if err := json.NewDecoder(r.Body).Decode(&req); err != nil || !req.Stream || req.Model != "m" {
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil || !req.Stream || req.Model != "m" ||
+			chat != (len(req.Messages) > 0) || chat == (req.Prompt != nil) {
 			http.Error(w, "bad request", 400)
 			return
 		}
@@ -48,7 +52,11 @@ func (f *fakeVLLM) handler() http.Handler {
 		}
 		for i := 0; i < req.MaxTokens; i += step {
 			time.Sleep(time.Millisecond)
-			fmt.Fprintf(w, "data: {\"choices\":[{\"text\":\"t%d\"}]}\n\n", i)
+			if chat {
+				fmt.Fprintf(w, "data: {\"choices\":[{\"delta\":{\"content\":\"t%d\"}}]}\n\n", i)
+			} else {
+				fmt.Fprintf(w, "data: {\"choices\":[{\"text\":\"t%d\"}]}\n\n", i)
+			}
 			fl.Flush()
 		}
 		if f.usage {
@@ -68,7 +76,9 @@ func (f *fakeVLLM) handler() http.Handler {
 		if f.resetAfter > 0 && f.requests == f.resetAfter {
 			f.drafts, f.draftTokens, f.accepted, f.perPos = 0, 0, 0, [3]int{}
 		}
-	})
+	}
+	mux.HandleFunc("/v1/completions", serve)
+	mux.HandleFunc("/v1/chat/completions", serve)
 	mux.HandleFunc("/metrics", func(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()
 		defer f.mu.Unlock()
@@ -102,10 +112,12 @@ func runBench(t *testing.T, f *fakeVLLM, conc []int) *BenchReport {
 	t.Helper()
 	srv := httptest.NewServer(f.handler())
 	defer srv.Close()
-	prompts := make([]string, 8)
+	prompts := make([]Prompt, 8)
 	for i := range prompts {
-		prompts[i] = fmt.Sprintf("prompt %d", i)
+		prompts[i] = Prompt{Text: fmt.Sprintf("prompt %d", i)}
 	}
+	// Chat prompts go to /v1/chat/completions.
+	prompts[3] = Prompt{Messages: []json.RawMessage{json.RawMessage(`{"role":"user","content":"hi"}`)}}
 	rep, err := Bench(context.Background(), BenchOptions{Endpoint: srv.URL + "/v1", Model: "m", Prompts: prompts,
 		Concurrency: conc, MaxTokens: 12})
 	if err != nil {
@@ -182,7 +194,7 @@ func TestBenchVLLMErrors(t *testing.T) {
 		http.Error(w, "model not found", 404)
 	}))
 	defer srv.Close()
-	_, err := Bench(context.Background(), BenchOptions{Endpoint: srv.URL, Model: "m", Prompts: []string{"x"}, Concurrency: []int{1}, MaxTokens: 4})
+	_, err := Bench(context.Background(), BenchOptions{Endpoint: srv.URL, Model: "m", Prompts: []Prompt{{Text: "x"}}, Concurrency: []int{1}, MaxTokens: 4})
 	if err == nil || !strings.Contains(err.Error(), "model not found") {
 		t.Errorf("failing server: %v", err)
 	}

@@ -343,3 +343,56 @@ func TestEOSAndErrors(t *testing.T) {
 		t.Error("out-of-vocabulary prompt accepted")
 	}
 }
+
+// TestPublishedIdentities checks Stats against published vLLM figures
+// (field.md §4.1): Gemma-4 DFlash on HumanEval, per-position acceptance
+// summing to 3.912 gives τ = 4.91; the P-EAGLE tutorial's 0.534 at k = 4
+// gives τ = 1.53 and a 13.35% acceptance rate.
+func TestPublishedIdentities(t *testing.T) {
+	for _, c := range []struct {
+		k      int
+		accAt  []int
+		drafts int
+		tau    float64
+		rate   float64
+	}{
+		{7, []int{950, 850, 700, 550, 420, 262, 180}, 1000, 4.912, 3.912 / 7},
+		{4, []int{330, 130, 54, 20}, 1000, 1.534, 0.1335},
+	} {
+		s := Stats{K: c.k, AcceptedAt: c.accAt, Drafts: c.drafts, DraftTokens: c.drafts * c.k}
+		for _, a := range c.accAt {
+			s.Accepted += a
+		}
+		if math.Abs(s.Tau()-c.tau) > 1e-9 || math.Abs(s.AcceptanceRate()-c.rate) > 1e-9 {
+			t.Errorf("k=%d: τ %v (want %v), rate %v (want %v)", c.k, s.Tau(), c.tau, s.AcceptanceRate(), c.rate)
+		}
+		checkIdentities(t, &s)
+	}
+}
+
+// BenchmarkGenerate: speculative greedy decoding of 32 tokens with the
+// verifier drafting for itself (all accepted) at k = 4, against plain
+// greedy decoding of the same model.
+func BenchmarkGenerate(b *testing.B) {
+	v, _ := loadTiny(b, testmodel.Tiny("llama"), "verifier")
+	p := []int32{1, 2, 3, 4, 5, 6, 7, 8}
+	b.Run("spec-k4", func(b *testing.B) {
+		eng, _ := New(v.NewState(1), NewLM(v, v.V()))
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, _, err := eng.Generate(p, Options{K: 4, MaxTokens: 32}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("plain", func(b *testing.B) {
+		st := v.NewState(1)
+		b.ReportAllocs()
+		for b.Loop() {
+			st.Reset()
+			if _, _, err := llama.Generate(st, p, llama.GenerateOptions{MaxTokens: 32}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

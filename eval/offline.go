@@ -75,8 +75,10 @@ func HiddenStateFiles(dir string) ([]string, error) {
 
 // ReadHiddenStates reads one hs_{i}.safetensors payload (training-spec
 // §2.4: hidden_states (S, A+1, H), token_ids (S)) into a training sample,
-// with a loss mask of ones (the dataset's mask lives in the Arrow rows),
-// truncated to maxLen positions.
+// truncated to maxLen positions. The dataset's loss mask lives in the Arrow
+// rows, which are not read: the mask is all ones unless the payload carries
+// an optional loss_mask (S) tensor (an extension; data generation does not
+// write it).
 func ReadHiddenStates(path string, A, H, maxLen int) (eagle3.Sample, error) {
 	var s eagle3.Sample
 	f, err := safetensors.Open(path)
@@ -111,6 +113,15 @@ func ReadHiddenStates(path string, A, H, maxLen int) (eagle3.Sample, error) {
 	if err != nil {
 		return s, err
 	}
+	var mask []int64
+	if mi, ok := f.Info("loss_mask"); ok {
+		if len(mi.Shape) != 1 || mi.Shape[0] != S {
+			return s, fmt.Errorf("eval: %s: loss_mask has shape %v, want (%d)", path, mi.Shape, S)
+		}
+		if mask, err = f.Int64("loss_mask"); err != nil {
+			return s, err
+		}
+	}
 	row := (A + 1) * H
 	s.IDs = make([]int32, n)
 	s.LossMask = make([]float32, n)
@@ -122,6 +133,9 @@ func ReadHiddenStates(path string, A, H, maxLen int) (eagle3.Sample, error) {
 		}
 		s.IDs[t] = int32(ids[t])
 		s.LossMask[t] = 1
+		if mask != nil && mask[t] == 0 {
+			s.LossMask[t] = 0
+		}
 		copy(s.Aux[t*A*H:(t+1)*A*H], hs[t*row:t*row+A*H])
 		copy(s.VerifierLast[t*H:(t+1)*H], hs[t*row+A*H:(t+1)*row])
 	}

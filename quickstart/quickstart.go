@@ -89,7 +89,9 @@ type Result struct {
 	Greedy        []*eval.OnlineReport  `json:"greedy"`
 	Sampled       *eval.OnlineReport    `json:"sampled,omitempty"`
 	BaseTPS       float64               `json:"plain_tokens_per_second"`
-	Findings      []validate.Finding    `json:"validation_findings"`
+	Findings      []string              `json:"validation_findings"`
+	Errors        int                   `json:"validation_errors"`
+	Warnings      int                   `json:"validation_warnings"`
 	Stages        map[string]StageTimes `json:"stages"`
 	VLLM          []string              `json:"vllm_commands"`
 }
@@ -276,11 +278,12 @@ type vocabRec struct {
 }
 
 type trainRec struct {
-	Checkpoint string `json:"checkpoint"`
+	Checkpoint string `json:"checkpoint"` // relative to Options.Output, so the folder can move
 }
 
 type validateRec struct {
-	Findings []validate.Finding `json:"findings"`
+	Findings         []string `json:"findings"`
+	Errors, Warnings int
 }
 
 type evalRec struct {
@@ -299,9 +302,13 @@ func (r *runner) stageRecord(stage string) any {
 	case "vocab":
 		return vocabRec{Draft: s.DraftVocab, Verifier: s.VerifierVocab, Coverage: s.Coverage}
 	case "train":
-		return trainRec{Checkpoint: s.Checkpoint}
+		rel, err := filepath.Rel(r.o.Output, s.Checkpoint)
+		if err != nil {
+			rel = s.Checkpoint
+		}
+		return trainRec{Checkpoint: rel}
 	case "validate":
-		return validateRec{Findings: s.Findings}
+		return validateRec{Findings: s.Findings, Errors: s.Errors, Warnings: s.Warnings}
 	case "eval":
 		return evalRec{Greedy: s.Greedy, Sampled: s.Sampled, BaseTPS: s.BaseTPS}
 	}
@@ -335,12 +342,15 @@ func (r *runner) load(stage, dir string) error {
 			return err
 		}
 		s.Checkpoint = v.Checkpoint
+		if !filepath.IsAbs(v.Checkpoint) {
+			s.Checkpoint = filepath.Join(r.o.Output, v.Checkpoint)
+		}
 	case "validate":
 		var v validateRec
 		if err := readStage(dir, &v); err != nil {
 			return err
 		}
-		s.Findings = v.Findings
+		s.Findings, s.Errors, s.Warnings = v.Findings, v.Errors, v.Warnings
 	case "eval":
 		var v evalRec
 		if err := readStage(dir, &v); err != nil {
@@ -590,15 +600,16 @@ func (r *runner) validate(dir string) error {
 	if err != nil {
 		return err
 	}
+	r.res.Findings = nil
 	for _, f := range rep.Findings {
 		r.logf("validate: %s", f)
-	}
-	r.res.Findings = rep.Findings
-	if !rep.OK() {
-		e, w := rep.Count()
-		return fmt.Errorf("checkpoint %s: %d errors, %d warnings", r.res.Checkpoint, e, w)
+		r.res.Findings = append(r.res.Findings, f.String())
 	}
 	e, w := rep.Count()
+	r.res.Errors, r.res.Warnings = e, w
+	if !rep.OK() {
+		return fmt.Errorf("checkpoint %s: %d errors, %d warnings", r.res.Checkpoint, e, w)
+	}
 	r.logf("validate: %s passes (%d errors, %d warnings)", r.res.Checkpoint, e, w)
 	return nil
 }

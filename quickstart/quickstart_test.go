@@ -31,18 +31,18 @@ func small(t *testing.T, verifier string) Options {
 	o.Verifier = verifier
 	o.SampledPerTurn = 1
 	o.MaxTokens = 48
-	o.Epochs = 3
+	o.Epochs = 6
+	o.LR = 3e-3
 	o.EvalK = []int{3}
 	o.EvalSampledK = 0
-	o.EvalPrompts = 10
 	o.EvalMaxTokens = 48
 	return o
 }
 
 // minTau is the lower bound the shortened pipeline must reach at k = 3 greedy
 // on held-out prompts. A draft that never matched the verifier gives τ = 1;
-// the full quick start reaches well above 2 (README).
-const minTau = 1.5
+// this configuration measured 2.9 (the full quick start 3.2).
+const minTau = 2.0
 
 func TestShortPipeline(t *testing.T) {
 	if testing.Short() {
@@ -56,11 +56,15 @@ func TestShortPipeline(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%v\n%s", err, log.String())
 	}
+	if testing.Verbose() {
+		t.Log(log.String())
+	}
+	t.Logf("shortened pipeline: τ %.3f at k=3 greedy, per position %v, speedup %.2f×, %d rows", res.Tau(3), res.Greedy[0].PerPosition, res.Speedup(3), res.Rows)
 	if tau := res.Tau(3); !(tau >= minTau) {
 		t.Errorf("τ at k=3 greedy = %.3f, want ≥ %.1f\n%s", tau, minTau, log.String())
 	}
 	g := res.Greedy[0]
-	if g.Mismatches != 0 || g.Prompts != 10 || len(g.PerPosition) != 3 {
+	if g.Mismatches != 0 || g.Prompts != res.HeldOut || len(g.PerPosition) != 3 {
 		t.Errorf("eval report: %+v", g)
 	}
 	// Acceptance can only fall along the draft: position i+1 is accepted

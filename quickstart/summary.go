@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-
-	"github.com/speculators-go/speculators/validate"
 )
 
 // RealVerifier is the public model the bundled verifier stands in for in the
@@ -48,15 +46,10 @@ func (r *Result) WriteSummary(w io.Writer) {
 		r.TrainPrompts, r.Rows, r.Tokens, r.HeldOut)
 	fmt.Fprintf(w, "draft vocab: %d of %d verifier tokens (covers %.1f%% of supervised tokens)\n", r.DraftVocab, r.VerifierVocab, 100*r.Coverage)
 	fmt.Fprintf(w, "checkpoint:  %s\n", r.Checkpoint)
-	e, wn := 0, 0
+	fmt.Fprintf(w, "validate:    %d errors, %d warnings\n", r.Errors, r.Warnings)
 	for _, f := range r.Findings {
-		if f.Severity == validate.Error {
-			e++
-		} else {
-			wn++
-		}
+		fmt.Fprintf(w, "  %s\n", f)
 	}
-	fmt.Fprintf(w, "validate:    %d errors, %d warnings\n", e, wn)
 	fmt.Fprintf(w, "\nheld-out prompts, speculative vs plain decoding of the verifier (same prompts, same run):\n")
 	fmt.Fprintf(w, "  %-8s %2s %7s  %-32s %10s %11s %8s\n", "decoding", "k", "τ", "acceptance per position", "spec tok/s", "plain tok/s", "speedup")
 	row := func(name string, k int, tau float64, per []float64, st, bt, sp float64) {

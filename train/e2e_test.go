@@ -3,6 +3,7 @@ package train
 import (
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
 
@@ -64,7 +65,34 @@ func TestTrainEndToEnd(t *testing.T) {
 	if target, err := os.Readlink(filepath.Join(save, "epoch0_end")); err != nil || target != "0" {
 		t.Errorf("epoch0_end -> %q (%v)", target, err)
 	}
+	checkPythonJSON(t, filepath.Join(save, itoa(sum.BestEpoch), "config.json"))
 	if sum.Plot == "" {
 		t.Error("no plot")
+	}
+}
+
+// checkPythonJSON compares config.json with what transformers' save_pretrained
+// writes for the same dict: json.dumps(d, indent=2, sort_keys=True) + "\n"
+// (speculators' patch_config_dtype then rewrites it with indent=2 in the
+// same key order).
+func checkPythonJSON(t *testing.T, path string) {
+	t.Helper()
+	if _, err := exec.LookPath("python3"); err != nil {
+		t.Log("python3 not found; skipping the Python JSON byte check")
+		return
+	}
+	script := `import json,sys
+d=json.load(open(sys.argv[1]))
+sys.stdout.write(json.dumps(d, indent=2, sort_keys=True) + "\n")`
+	want, err := exec.Command("python3", "-c", script, path).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != string(want) {
+		t.Errorf("%s differs from Python's json.dumps:\n%s\nwant\n%s", path, got, want)
 	}
 }

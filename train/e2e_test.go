@@ -96,3 +96,49 @@ sys.stdout.write(json.dumps(d, indent=2, sort_keys=True) + "\n")`
 		t.Errorf("%s differs from Python's json.dumps:\n%s\nwant\n%s", path, got, want)
 	}
 }
+
+// TestCadenceSaveBestFromPretrained covers --checkpoint-freq 2, --save-best
+// and --from-pretrained.
+func TestCadenceSaveBestFromPretrained(t *testing.T) {
+	if testing.Short() {
+		t.Skip("several training runs; skipped with -short")
+	}
+	f := getFixture(t)
+	o := tinyOptions(f, t.TempDir())
+	o.Epochs, o.CheckpointFreq, o.NoPlot = 3, 2, true
+	o.Log = logTo(t)
+	if _, err := Run(context.Background(), o); err != nil {
+		t.Fatal(err)
+	}
+	if eps, _ := epochDirs(o.SavePath); len(eps) != 2 || eps[0] != 1 || eps[1] != 0 {
+		t.Errorf("--checkpoint-freq 2 over 3 epochs saved %v, want [1 0]", eps)
+	}
+	trained := filepath.Join(o.SavePath, "1")
+
+	b := tinyOptions(f, t.TempDir())
+	b.Epochs, b.SaveBest, b.NoPlot = 3, true, true
+	b.Log = logTo(t)
+	sum, err := Run(context.Background(), b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eps, _ := epochDirs(b.SavePath)
+	if len(eps) != 1 || eps[0] != sum.BestEpoch {
+		t.Errorf("--save-best kept %v, best epoch %d", eps, sum.BestEpoch)
+	}
+	if target, _ := os.Readlink(filepath.Join(b.SavePath, BestLink)); target != itoa(sum.BestEpoch) {
+		t.Errorf("checkpoint_best -> %q", target)
+	}
+
+	p := tinyOptions(f, t.TempDir())
+	p.Epochs, p.NoPlot, p.FromPretrained = 1, true, trained
+	p.Log = logTo(t)
+	if _, err := Run(context.Background(), p); err != nil {
+		t.Fatal(err)
+	}
+	fresh, _ := readMetrics(t, filepath.Join(o.SavePath, "metrics.jsonl"))
+	warm, _ := readMetrics(t, filepath.Join(p.SavePath, "metrics.jsonl"))
+	if a, w := metric(fresh[0], "train", "loss"), metric(warm[0], "train", "loss"); w > 0.5*a {
+		t.Errorf("--from-pretrained first loss %.3f, fresh %.3f: the trained weights were not used", w, a)
+	}
+}

@@ -107,6 +107,7 @@ type runner struct {
 	trainLen []int
 	valLen   []int
 	ld       *loader
+	ws       *eagle3.Workspace
 	jsonl    *os.File
 	tb       *EventWriter
 	global   int
@@ -488,7 +489,8 @@ func (r *runner) loop(ctx context.Context) error {
 	if err := r.openLogs(); err != nil {
 		return err
 	}
-	ws := r.m.NewWorkspace(o.TotalSeqLen, o.Draft.TTTSteps)
+	r.ws = r.m.NewWorkspace(o.TotalSeqLen, o.Draft.TTTSteps)
+	ws := r.ws
 	bufs := [2]*eagle3.Batch{r.newBatch(), r.newBatch()}
 	start := time.Now()
 	for epoch := startEpoch; epoch < o.Epochs; epoch++ {
@@ -568,8 +570,8 @@ func (r *runner) loop(ctx context.Context) error {
 	if r.sum.Seconds > 0 {
 		r.sum.TokensPerSecond = float64(r.sum.TrainTokens) / r.sum.Seconds
 	}
-	r.logf("train: done: %d steps (global step %d), %d training tokens in %.1fs (%.0f tokens/s); best validation loss %.4f at epoch %d; checkpoints in %s",
-		r.sum.Steps, r.global, r.sum.TrainTokens, r.sum.Seconds, r.sum.TokensPerSecond, r.bestVal, r.bestEp, r.o.SavePath)
+	r.logf("train: done: %d steps (global step %d), %d training tokens in %.1fs (%.0f tokens/s); %d samples loaded, %d skipped; best validation loss %.4f at epoch %d; checkpoints in %s",
+		r.sum.Steps, r.global, r.sum.TrainTokens, r.sum.Seconds, r.sum.TokensPerSecond, r.ld.loaded, r.ld.skip, r.bestVal, r.bestEp, r.o.SavePath)
 	return nil
 }
 
@@ -713,7 +715,7 @@ func (r *runner) validate(epoch int) (map[string]float64, error) {
 	if len(batches) == 0 {
 		return nil, nil
 	}
-	ws := r.m.NewWorkspace(o.TotalSeqLen, o.Draft.TTTSteps)
+	ws := r.ws // the training step's activations are no longer needed
 	b := r.newBatch()
 	var total eagle3.Metrics
 	for _, idx := range batches {

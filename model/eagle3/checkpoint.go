@@ -16,7 +16,8 @@ import (
 // model.safetensors holding every float tensor in bf16 (embed_tokens, fc,
 // norms, layers, lm_head; never the verifier norm or verifier lm_head),
 // d2t as I64 and t2d as BOOL when the vocabulary is reduced. Both files are
-// written atomically; dir is created if needed.
+// written atomically; dir is created if needed. Like save_pretrained it sets
+// the config's architectures to ["Eagle3DraftModel"] and its dtype to bfloat16.
 func (m *Model) Save(dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("eagle3: %w", err)
@@ -28,14 +29,17 @@ func (m *Model) Save(dir string) error {
 	if err := safetensors.WriteDir(dir, ts, map[string]string{"format": "pt"}, 0); err != nil {
 		return fmt.Errorf("eagle3: %w", err)
 	}
-	cfg := *m.Cfg
+	// As save_pretrained: the config's architectures becomes the model class
+	// and its dtype the saved float dtype (the model's config is updated).
+	cfg := m.Cfg
+	cfg.Architectures = []string{config.ModelClass["eagle3"]}
 	if cfg.TorchDType != "" && cfg.DType == "" {
 		cfg.TorchDType = "bfloat16"
 	} else {
 		cfg.DType = "bfloat16"
 		cfg.Keep("dtype")
 	}
-	if err := config.Save(filepath.Join(dir, "config.json"), &cfg); err != nil {
+	if err := config.Save(filepath.Join(dir, "config.json"), cfg); err != nil {
 		return fmt.Errorf("eagle3: %w", err)
 	}
 	return nil

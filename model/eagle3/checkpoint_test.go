@@ -31,9 +31,12 @@ func TestSaveValidatesAndLoads(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			c := *m.Cfg
-			c.DType = "bfloat16"
-			want, err := c.Marshal()
+			if m.Cfg.DType != "bfloat16" || m.Cfg.Architectures[0] != "Eagle3DraftModel" {
+				t.Errorf("config after Save: dtype %q, architectures %v", m.Cfg.DType, m.Cfg.Architectures)
+			}
+			// The fresh config testckpt builds (shaped like the published file,
+			// dtype bfloat16) is what a save must write back, byte for byte.
+			want, err := goldenConfig(t, g).Marshal()
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -3,6 +3,7 @@ package tensor
 import (
 	"fmt"
 	"math"
+	"sync"
 )
 
 // Attention of new tokens against a key/value cache, for inference: T new
@@ -60,39 +61,60 @@ func (s *KVAttnShape) check(q, k, v, o []float32) {
 // q, out (T, NH, HD); k, v (Past+T, KVH, HD) with row stride LDK.
 func AttentionKVForward(out, q, k, v []float32, sh KVAttnShape) {
 	sh.check(q, k, v, out)
-	T, NH, KVH, HD := sh.T, sh.NH, sh.KVH, sh.HD
+	j := kvAttnPool.Get().(*kvAttnJob)
+	j.out, j.q, j.k, j.v, j.sh = out, q, k, v, sh
+	j.items = sh.T * sh.KVH
+	j.parts = Chunks(j.items, 1)
+	parallel(j.parts, j, &j.wg)
+	j.out, j.q, j.k, j.v = nil, nil, nil, nil
+	kvAttnPool.Put(j)
+}
+
+// kvAttnJob is one AttentionKVForward call as a pool task, so that a decode
+// step allocates nothing (a closure handed to the workers would escape).
+type kvAttnJob struct {
+	out, q, k, v []float32
+	sh           KVAttnShape
+	items, parts int
+	wg           sync.WaitGroup
+}
+
+var kvAttnPool = sync.Pool{New: func() any { return new(kvAttnJob) }}
+
+func (j *kvAttnJob) run(part int) {
+	sh := &j.sh
+	q, k, v, out := j.q, j.k, j.v, j.out
+	NH, KVH, HD := sh.NH, sh.KVH, sh.HD
 	ldq, ldk := NH*HD, sh.ldk()
 	group := NH / KVH
 	scale := sh.scale()
-	S := sh.Past + T
-	ParallelFor(T*KVH, 1, func(lo, hi int) {
-		sb := getScratch(S)
-		defer putScratch(sb)
-		for it := lo; it < hi; it++ {
-			i, g := it/KVH, it%KVH
-			k0, k1 := sh.keyRange(i)
-			sc := (*sb)[:k1-k0]
-			for h := g * group; h < (g+1)*group; h++ {
-				qr := q[i*ldq+h*HD : i*ldq+h*HD+HD]
-				m := float32(math.Inf(-1))
-				for j := k0; j < k1; j++ {
-					x := scale * dotVec(qr, k[j*ldk+g*HD:j*ldk+g*HD+HD])
-					sc[j-k0] = x
-					m = max(m, x)
-				}
-				z := expAffine(sc, sc, 1, -m)
-				or := out[i*ldq+h*HD : i*ldq+h*HD+HD]
-				clear(or)
-				for j := k0; j < k1; j++ {
-					axpyVec(sc[j-k0], v[j*ldk+g*HD:j*ldk+g*HD+HD], or)
-				}
-				inv := 1 / z
-				for d := range or {
-					or[d] *= inv
-				}
+	sb := getScratch(sh.Past + sh.T)
+	defer putScratch(sb)
+	lo, hi := split(j.items, j.parts, part)
+	for it := lo; it < hi; it++ {
+		i, g := it/KVH, it%KVH
+		k0, k1 := sh.keyRange(i)
+		sc := (*sb)[:k1-k0]
+		for h := g * group; h < (g+1)*group; h++ {
+			qr := q[i*ldq+h*HD : i*ldq+h*HD+HD]
+			m := float32(math.Inf(-1))
+			for jj := k0; jj < k1; jj++ {
+				x := scale * dotVec(qr, k[jj*ldk+g*HD:jj*ldk+g*HD+HD])
+				sc[jj-k0] = x
+				m = max(m, x)
+			}
+			z := expAffine(sc, sc, 1, -m)
+			or := out[i*ldq+h*HD : i*ldq+h*HD+HD]
+			clear(or)
+			for jj := k0; jj < k1; jj++ {
+				axpyVec(sc[jj-k0], v[jj*ldk+g*HD:jj*ldk+g*HD+HD], or)
+			}
+			inv := 1 / z
+			for d := range or {
+				or[d] *= inv
 			}
 		}
-	})
+	}
 }
 
 // AttentionKVRef is the plain reference for AttentionKVForward, in float64.

@@ -50,7 +50,7 @@ func TestAttentionKVMatchesTraining(t *testing.T) {
 }
 
 func TestLinearRowsForward(t *testing.T) {
-	for _, sh := range [][3]int{{1, 64, 10}, {3, 100, 37}, {4, 768, 300}, {1, 31, 5}, {2, 17, 1}} {
+	for _, sh := range [][3]int{{1, 64, 10}, {3, 100, 37}, {4, 768, 300}, {1, 31, 5}, {2, 17, 1}, {4, 70, 9}, {5, 16, 3}, {7, 15, 4}, {8, 200, 11}, {6, 48, 5}} {
 		n, in, out := sh[0], sh[1], sh[2]
 		r := newRand(uint64(in))
 		x, w, b := randn(r, n*in, 1), randn(r, out*in, 1), randn(r, out, 1)

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/speculators-go/speculators/safetensors"
@@ -311,6 +312,9 @@ func findStateDict(obj any, depth int) (*dict, error) {
 			}
 		}
 	}
+	if flat := flattenTensorLists(d); flat != nil {
+		return flat, nil
+	}
 	var keys []string
 	for i, k := range d.keys {
 		if len(keys) == 10 {
@@ -320,6 +324,47 @@ func findStateDict(obj any, depth int) (*dict, error) {
 		keys = append(keys, fmt.Sprintf("%v (%s)", k, typeName(d.vals[i])))
 	}
 	return nil, fmt.Errorf("no state dict of tensors found: top-level keys %s", strings.Join(keys, ", "))
+}
+
+// flattenTensorLists accepts a dict whose values are tensors or lists
+// (tuples) of tensors, as older per-sample hidden-state files hold
+// ({"input_ids": t, "hidden_states": [t0, t1, ...]}), naming list entry i
+// of key k "k.i". It returns nil for any other shape of dict.
+func flattenTensorLists(d *dict) *dict {
+	out := newDict()
+	for i, k := range d.keys {
+		name, ok := k.(string)
+		if !ok {
+			return nil
+		}
+		var items []any
+		switch v := d.vals[i].(type) {
+		case *Tensor:
+			if out.set(name, v) != nil {
+				return nil
+			}
+			continue
+		case *list:
+			items = v.items
+		case tuple:
+			items = v
+		default:
+			return nil
+		}
+		if len(items) == 0 {
+			return nil
+		}
+		for j, it := range items {
+			t, ok := it.(*Tensor)
+			if !ok || out.set(name+"."+strconv.Itoa(j), t) != nil {
+				return nil
+			}
+		}
+	}
+	if len(out.keys) == 0 {
+		return nil
+	}
+	return out
 }
 
 // Close closes the file.

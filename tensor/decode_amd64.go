@@ -11,3 +11,12 @@ func dotAVX2(a, b *float32, n int) float32
 func axpyAVX2(a float32, x, y *float32, n int)
 
 var useVecDot = hasAVX2
+
+//go:noescape
+func dotBF16AVX2(a *float32, w *uint16, n int) float32
+
+//go:noescape
+func dot4AVX2(x *float32, ldx int, w *float32, n int, out *float32)
+
+//go:noescape
+func dot4BF16AVX2(x *float32, ldx int, w *uint16, n int, out *float32)

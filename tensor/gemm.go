@@ -28,7 +28,7 @@ type gemmKernel struct {
 	name       string
 	mr, nr     int // register tile: mr rows of C × nr columns
 	mc, kc, nc int // cache blocks; mc is a multiple of mr, nc of nr
-	qc         int // B panels swept per A panel (their kc×qc·nr block stays in L2)
+	qc         int // B panels swept per A panel (their kc×qc·nr block stays in L2), at kc
 	// fn computes the mr×nr tile C = Ap·Bp + beta·C from kc steps of packed
 	// panels ap (kc×mr) and bp (kc×nr); C is not read when beta is 0.
 	fn func(kc int, ap, bp, c *float32, ldc int, beta float32)
@@ -99,8 +99,8 @@ func scaleC(m, n int, beta float32, c []float32, ldc int) {
 }
 
 // gemmJob is one Sgemm call: its arguments, its packing buffers and the
-// state of the phase the workers run. Pooled so that a steady stream of Sgemm
-// calls does not allocate.
+// state of the phase the workers run. Reused (gemmJobs) so that a steady
+// stream of Sgemm calls does not allocate.
 type gemmJob struct {
 	kern           *gemmKernel
 	threads        int
@@ -121,11 +121,43 @@ type gemmJob struct {
 	next             atomic.Int64
 	jc, nc, ncPanels int
 	pc, kc           int
+	qc               int // B panels swept per A panel, for this call's kc
 	betaEff          float32
 	wg               sync.WaitGroup
 }
 
-var gemmPool sync.Pool
+// gemmJobs keeps finished jobs with their packing buffers. Unlike a
+// sync.Pool it survives garbage collections, so that a training loop that
+// allocates elsewhere does not make every GEMM reallocate (and fault in)
+// megabytes of buffers.
+var gemmJobs freeList[gemmJob]
+
+// freeList is a small stack of reusable objects, bounded by the number of
+// concurrent users GOMAXPROCS allows.
+type freeList[T any] struct {
+	mu    sync.Mutex
+	items []*T
+}
+
+func (f *freeList[T]) get() *T {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if n := len(f.items); n > 0 {
+		x := f.items[n-1]
+		f.items[n-1] = nil
+		f.items = f.items[:n-1]
+		return x
+	}
+	return new(T)
+}
+
+func (f *freeList[T]) put(x *T) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.items) < 2*runtime.GOMAXPROCS(0)+2 {
+		f.items = append(f.items, x)
+	}
+}
 
 func (j *gemmJob) reserve(workers, kc, ncPanels int) {
 	nb := kc * ncPanels * j.kern.nr
@@ -175,7 +207,7 @@ func (j *gemmJob) run(w int) {
 			q0 = c * j.chunkPanels
 			q1 = min(j.ncPanels, q0+j.chunkPanels)
 		}
-		gemmBlock(j.kern, j.transA, j.a, j.lda, j.alpha, j.pc, j.kc, i0, i1, j.jc, j.nc, q0, q1, j.bp, j.ap[w], j.betaEff, j.c, j.ldc)
+		gemmBlock(j.kern, j.qc, j.transA, j.a, j.lda, j.alpha, j.pc, j.kc, i0, i1, j.jc, j.nc, q0, q1, j.bp, j.ap[w], j.betaEff, j.c, j.ldc)
 	}
 }
 
@@ -243,7 +275,10 @@ func sgemm(kern *gemmKernel, threads int, transA, transB bool, m, n, k int, alph
 	if threads < 1 || 2*m*n*k < gemmSerialCutoff {
 		threads = 1
 	}
-	kcMax := min(kern.kc, k)
+	// Split k evenly into slices of at most kern.kc (k=512 is one slice of
+	// 512, not 384+128), which also saves passes over C.
+	nk := (k + kern.kc - 1) / kern.kc
+	kcMax := min(kern.kc, ((k+nk-1)/nk+15)/16*16)
 	ncPanelsMax := (min(kern.nc, n) + nr - 1) / nr
 	mPanels := (m + mr - 1) / mr
 	// Split rows when there are enough row panels for every worker, else
@@ -255,10 +290,7 @@ func sgemm(kern *gemmKernel, threads int, transA, transB bool, m, n, k int, alph
 		threads = min(threads, ncPanelsMax)
 	}
 
-	j, _ := gemmPool.Get().(*gemmJob)
-	if j == nil {
-		j = new(gemmJob)
-	}
+	j := gemmJobs.get()
 	j.kern, j.threads = kern, threads
 	j.transA, j.transB = transA, transB
 	j.m, j.n, j.k = m, n, k
@@ -266,15 +298,18 @@ func sgemm(kern *gemmKernel, threads int, transA, transB bool, m, n, k int, alph
 	j.a, j.b, j.c = a, b, c
 	j.lda, j.ldb, j.ldc = lda, ldb, ldc
 	j.splitRows, j.mPanels = splitRows, mPanels
+	// Keep the swept B block (qc panels of kcMax×nr) the size kern.qc
+	// panels of kern.kc×nr are.
+	j.qc = max(2, kern.qc*kern.kc/kcMax)
 	j.reserve(threads, kcMax, ncPanelsMax)
 
 	for jc := 0; jc < n; jc += kern.nc {
 		j.jc = jc
 		j.nc = min(kern.nc, n-jc)
 		j.ncPanels = (j.nc + nr - 1) / nr
-		for pc := 0; pc < k; pc += kern.kc {
+		for pc := 0; pc < k; pc += kcMax {
 			j.pc = pc
-			j.kc = min(kern.kc, k-pc)
+			j.kc = min(kcMax, k-pc)
 			j.packing = true
 			j.next.Store(0)
 			parallel(min(threads, j.ncPanels), j, &j.wg)
@@ -289,7 +324,7 @@ func sgemm(kern *gemmKernel, threads int, transA, transB bool, m, n, k int, alph
 				j.chunkPanels = max(1, min(kern.mc/mr, (mPanels+threads*chunksPerWorker-1)/(threads*chunksPerWorker)))
 				j.chunks = (mPanels + j.chunkPanels - 1) / j.chunkPanels
 			} else {
-				j.chunkPanels = max(1, min(kern.qc, (j.ncPanels+threads*chunksPerWorker-1)/(threads*chunksPerWorker)))
+				j.chunkPanels = max(1, min(j.qc, (j.ncPanels+threads*chunksPerWorker-1)/(threads*chunksPerWorker)))
 				j.chunks = (j.ncPanels + j.chunkPanels - 1) / j.chunkPanels
 			}
 			j.next.Store(0)
@@ -297,21 +332,21 @@ func sgemm(kern *gemmKernel, threads int, transA, transB bool, m, n, k int, alph
 		}
 	}
 	j.a, j.b, j.c = nil, nil, nil
-	gemmPool.Put(j)
+	gemmJobs.put(j)
 }
 
 // gemmBlock computes rows [i0,i1) × column panels [q0,q1) of the jc block of
 // C for one kc slice, packing op(A) in mc-row chunks into ap. For each
 // mr-row A panel (which stays in L1) it sweeps qc B panels (which stay in
 // L2) before moving on.
-func gemmBlock(kern *gemmKernel, transA bool, a []float32, lda int, alpha float32, pc, kc, i0, i1, jc, nc, q0, q1 int, bp, ap []float32, beta float32, c []float32, ldc int) {
+func gemmBlock(kern *gemmKernel, qcPanels int, transA bool, a []float32, lda int, alpha float32, pc, kc, i0, i1, jc, nc, q0, q1 int, bp, ap []float32, beta float32, c []float32, ldc int) {
 	mr, nr := kern.mr, kern.nr
 	tmp := ap[len(ap)-maxTile:]
 	for ic := i0; ic < i1; ic += kern.mc {
 		mc := min(kern.mc, i1-ic)
 		packA(transA, a, lda, alpha, ic, mc, pc, kc, mr, ap)
-		for qc := q0; qc < q1; qc += kern.qc {
-			qe := min(q1, qc+kern.qc)
+		for qc := q0; qc < q1; qc += qcPanels {
+			qe := min(q1, qc+qcPanels)
 			for ir := 0; ir < mc; ir += mr {
 				rows := min(mr, mc-ir)
 				app := &ap[ir*kc]
@@ -385,16 +420,13 @@ func packB(transB bool, b []float32, ldb, pc, kc, jc, nc, nr, q0, q1 int, bp []f
 // scaled by alpha, then zeros) into dst, row after row.
 func packN(src []float32, ld, cols, kc, w int, alpha float32, dst []float32) {
 	dst = dst[:kc*w]
-	switch {
-	case cols == 32 && w == 32 && alpha == 1:
-		for p := 0; p < kc; p++ {
-			*(*[32]float32)(dst[p*32:]) = *(*[32]float32)(src[p*ld:])
-		}
+	if kc == 0 {
 		return
-	case cols == 16 && w == 16 && alpha == 1:
-		for p := 0; p < kc; p++ {
-			*(*[16]float32)(dst[p*16:]) = *(*[16]float32)(src[p*ld:])
-		}
+	}
+	if packRowsAsm != nil && w <= 32 && cols > 0 {
+		_ = src[(kc-1)*ld+cols-1] // the rows the masked loads read must be in bounds
+		lo, hi := min(cols, 16), max(cols-16, 0)
+		packRowsAsm(&src[0], ld, kc, &dst[0], w, alpha, lanes(lo), lanes(hi), lanes(min(w, 16)), lanes(max(w-16, 0)))
 		return
 	}
 	for p := 0; p < kc; p++ {
@@ -405,6 +437,14 @@ func packN(src []float32, ld, cols, kc, w int, alpha float32, dst []float32) {
 		}
 		clear(d[cols:])
 	}
+}
+
+// lanes is the mask of the first n of 16 vector lanes.
+func lanes(n int) uint16 {
+	if n >= 16 {
+		return 0xffff
+	}
+	return uint16(1)<<n - 1
 }
 
 // packT transposes: dst[p*w+x] = alpha·src[x*ld+p] for x < cols, p < kc,
@@ -422,10 +462,7 @@ func packT(src []float32, ld, cols, kc, w int, alpha float32, dst []float32) {
 			if (x0+15)*ld+kc > len(src) {
 				break
 			}
-			mask := uint16(1)<<xr - 1
-			if xr == 16 {
-				mask = 0xffff
-			}
+			mask := lanes(xr)
 			p := 0
 			for ; p+16 <= kc; p += 16 {
 				transpose16(&src[x0*ld+p], ld, &dst[p*w+x0], w, alpha, mask)

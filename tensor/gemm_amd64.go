@@ -27,13 +27,34 @@ var transpose16 = func() func(src *float32, ld int, dst *float32, ldd int, alpha
 	return nil
 }()
 
+//go:noescape
+func packRows16AVX512(src *float32, ld, kc int, dst *float32, w int, alpha float32, loadLo, loadHi, storeLo, storeHi uint16)
+
+//go:noescape
+func packRows32AVX512(src *float32, ld, kc int, dst *float32, w int, alpha float32, loadLo, loadHi, storeLo, storeHi uint16)
+
+// packRowsAsm is the masked row packer for widths up to 32 (nil without
+// AVX-512): see packN.
+var packRowsAsm = func() func(src *float32, ld, kc int, dst *float32, w int, alpha float32, loadLo, loadHi, storeLo, storeHi uint16) {
+	if !hasAVX512 {
+		return nil
+	}
+	return func(src *float32, ld, kc int, dst *float32, w int, alpha float32, loadLo, loadHi, storeLo, storeHi uint16) {
+		if w <= 16 {
+			packRows16AVX512(src, ld, kc, dst, w, alpha, loadLo, loadHi, storeLo, storeHi)
+		} else {
+			packRows32AVX512(src, ld, kc, dst, w, alpha, loadLo, loadHi, storeLo, storeHi)
+		}
+	}
+}()
+
 var (
-	// avx512Kernel: 12×32 tile, 24 zmm accumulators. The kc×32 B panel
-	// (32 KiB at kc=256) stays in L1 while mc/12 A panels stream from the
-	// mc×kc A block in L2.
-	avx512Kernel = &gemmKernel{name: "avx512", mr: 12, nr: 32, mc: 384, kc: 384, nc: 4096, qc: 24, fn: sgemmKernelAVX512}
-	// avx2Kernel: 6×16 tile, 12 ymm accumulators.
-	avx2Kernel = &gemmKernel{name: "avx2", mr: 6, nr: 16, mc: 384, kc: 384, nc: 4096, qc: 48, fn: sgemmKernelAVX2}
+	// avx512Kernel: 12×32 tile, 24 zmm accumulators. A 12×kc A panel
+	// (24 KiB at kc=512) stays in L1 while it sweeps qc kc×32 B panels
+	// (1.3 MiB) held in L2.
+	avx512Kernel = &gemmKernel{name: "avx512", mr: 12, nr: 32, mc: 384, kc: 512, nc: 4096, qc: 20, fn: sgemmKernelAVX512}
+	// avx2Kernel: 6×16 tile, 12 ymm accumulators, the same blocking.
+	avx2Kernel = &gemmKernel{name: "avx2", mr: 6, nr: 16, mc: 384, kc: 512, nc: 4096, qc: 40, fn: sgemmKernelAVX2}
 )
 
 var bestKernel = func() *gemmKernel {

@@ -10,3 +10,6 @@ func gemmKernels() []*gemmKernel { return []*gemmKernel{goKernel} }
 
 // transpose16: no vector transposing packer in this build.
 var transpose16 func(src *float32, ld int, dst *float32, ldd int, alpha float32, mask uint16)
+
+// packRowsAsm: no vector row packer in this build.
+var packRowsAsm func(src *float32, ld, kc int, dst *float32, w int, alpha float32, loadLo, loadHi, storeLo, storeHi uint16)

@@ -103,15 +103,19 @@ func smallBenchCorpus(b *testing.B) []string {
 }
 
 func BenchmarkLoad(b *testing.B) {
-	for _, name := range []string{"qwen3", "llama3_1"} {
+	for _, name := range realTokenizers {
 		b.Run(name, func(b *testing.B) {
 			dir := filepath.Join(npmModels, "tokenizer-"+name, "models")
 			loadReal(b, name) // skip early when node_modules is missing
 			b.ReportAllocs()
+			c0 := cpuTime()
 			for b.Loop() {
 				if _, err := LoadDir(dir); err != nil {
 					b.Fatal(err)
 				}
+			}
+			if c := cpuTime() - c0; c > 0 {
+				b.ReportMetric(c.Seconds()/float64(b.N), "cpu-s/op")
 			}
 		})
 	}

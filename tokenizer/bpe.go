@@ -88,35 +88,46 @@ func (b *bpe) parseVocab(raw json.RawMessage) error {
 	if len(raw) == 0 || bytes.Equal(bytes.TrimSpace(raw), []byte("null")) {
 		return errors.New("model: no vocab")
 	}
-	v := make(map[string]int64, len(raw)/16)
-	if scanVocab(raw, func(tok string, id int64) { v[tok] = id }) != nil {
-		v = nil
+	type entry struct {
+		tok string
+		id  int64
+	}
+	var ents []entry
+	if scanVocab(raw, func(tok string, id int64) { ents = append(ents, entry{tok, id}) }) != nil {
+		var v map[string]int64
 		if err := json.Unmarshal(raw, &v); err != nil {
 			return fmt.Errorf("model.vocab: %w", err)
 		}
-	}
-	if len(v) > maxVocab {
-		return fmt.Errorf("model.vocab: %d entries, more than %d", len(v), maxVocab)
-	}
-	b.vocab = make(map[string]int32, len(v))
-	maxID := int64(-1)
-	for tok, id := range v {
-		if id < 0 || id >= maxVocab {
-			return fmt.Errorf("model.vocab: token %q has id %d out of range", tok, id)
+		ents = ents[:0]
+		for tok, id := range v {
+			ents = append(ents, entry{tok, id})
 		}
-		b.vocab[tok] = int32(id)
-		maxID = max(maxID, id)
+	}
+	if len(ents) > maxVocab {
+		return fmt.Errorf("model.vocab: %d entries, more than %d", len(ents), maxVocab)
+	}
+	b.vocab = make(map[string]int32, len(ents))
+	maxID := int64(-1)
+	for _, e := range ents {
+		if e.id < 0 || e.id >= maxVocab {
+			return fmt.Errorf("model.vocab: token %q has id %d out of range", e.tok, e.id)
+		}
+		b.vocab[e.tok] = int32(e.id) // a repeated key keeps its last id, as JSON decoders do
+		maxID = max(maxID, e.id)
 	}
 	// Real vocabularies are dense; a sparse one would make tokens huge.
-	if maxID >= 2*int64(len(v))+1<<16 {
-		return fmt.Errorf("model.vocab: largest id %d for only %d tokens", maxID, len(v))
+	if maxID >= 2*int64(len(ents))+1<<16 {
+		return fmt.Errorf("model.vocab: largest id %d for only %d tokens", maxID, len(ents))
 	}
 	b.tokens = make([]string, maxID+1)
-	for tok, id := range b.vocab {
-		if b.tokens[id] != "" && b.tokens[id] != tok {
-			return fmt.Errorf("model.vocab: id %d is used by both %q and %q", id, b.tokens[id], tok)
+	for _, e := range ents {
+		if b.vocab[e.tok] != int32(e.id) {
+			continue // overridden by a later repeat of the key
 		}
-		b.tokens[id] = tok
+		if t := b.tokens[e.id]; t != "" && t != e.tok {
+			return fmt.Errorf("model.vocab: id %d is used by both %q and %q", e.id, t, e.tok)
+		}
+		b.tokens[e.id] = e.tok
 	}
 	return nil
 }

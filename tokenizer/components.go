@@ -405,7 +405,7 @@ func (p *preDigits) split(sc *scratch, pieces []string, _ int) []string {
 		start := 0
 		prevDigit := false
 		for i, r := range s {
-			d := unicode.IsDigit(r)
+			d := unicode.IsNumber(r) // Rust char::is_numeric
 			if i > start && (d != prevDigit || (d && p.individual)) {
 				out = append(out, s[start:i])
 				start = i

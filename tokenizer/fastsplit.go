@@ -15,6 +15,8 @@ const (
 	patLlama3 = `(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+`
 	// Qwen 2 / Qwen 3: the same with single digits.
 	patQwen2 = `(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+`
+	// gpt-oss / GPT-4o (o200k): case-aware words with trailing contractions.
+	patO200k = `[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+`
 )
 
 func fastMatcherFor(pattern string) matcher {
@@ -25,6 +27,8 @@ func fastMatcherFor(pattern string) matcher {
 		return cl100kMatcher{maxDigits: 1}
 	case gpt2Pattern:
 		return gpt2Matcher{}
+	case patO200k:
+		return o200kMatcher{}
 	}
 	return nil
 }
@@ -34,6 +38,8 @@ const (
 	clsN              // \p{N}
 	clsS              // \s
 	clsNL             // \r or \n
+	clsU              // [\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]
+	clsW              // [\p{Ll}\p{Lm}\p{Lo}\p{M}]
 )
 
 var asciiClass [128]uint8
@@ -66,6 +72,13 @@ func slowClass(r rune) uint8 {
 	}
 	if r == '\r' || r == '\n' {
 		c |= clsNL
+	}
+	both := unicode.In(r, unicode.Lm, unicode.Lo, unicode.M)
+	if both || unicode.In(r, unicode.Lu, unicode.Lt) {
+		c |= clsU
+	}
+	if both || unicode.Is(unicode.Ll, r) {
+		c |= clsW
 	}
 	return c
 }
@@ -245,5 +258,108 @@ func gpt2Next(s string, i int) int {
 		return scanOther(s, j+sz)
 	}
 	e := scanClass(s, i, clsS)
+	return whitespaceTail(s, i, e)
+}
+
+// o200kMatcher is gpt-oss's (o200k) split regex.
+type o200kMatcher struct{}
+
+func (o200kMatcher) find(_ *scratch, s string, spans []int) []int {
+	for i := 0; i < len(s); {
+		e := o200kNext(s, i)
+		spans = append(spans, i, e)
+		i = e
+	}
+	return spans
+}
+
+// o200kPrefix reports whether s[i] may be the optional leading
+// [^\r\n\p{L}\p{N}] of the two word alternatives, and its size.
+func o200kPrefix(s string, i int) (int, bool) {
+	c, sz := classAt(s, i)
+	return sz, c&(clsL|clsN|clsNL) == 0
+}
+
+// o200kWordA matches [U]*[W]+ at p (U, W as clsU, clsW), with the
+// backtracking of the regex: when the U run is not followed by a W
+// character, the match ends after the last W character inside the run.
+func o200kWordA(s string, p int) int {
+	i, lastW := p, -1
+	for i < len(s) {
+		c, sz := classAt(s, i)
+		if c&clsU == 0 {
+			break
+		}
+		i += sz
+		if c&clsW != 0 {
+			lastW = i
+		}
+	}
+	if i < len(s) {
+		if c, _ := classAt(s, i); c&clsW != 0 {
+			return scanClass(s, i, clsW)
+		}
+	}
+	return lastW
+}
+
+// o200kWordB matches [U]+[W]* at p.
+func o200kWordB(s string, p int) int {
+	i := scanClass(s, p, clsU)
+	if i == p {
+		return -1
+	}
+	return scanClass(s, i, clsW)
+}
+
+func o200kContraction(s string, e int) int {
+	if e < len(s) && s[e] == '\'' {
+		return e + contraction(s, e, true)
+	}
+	return e
+}
+
+func o200kNext(s string, i int) int {
+	sz, pre := o200kPrefix(s, i)
+	for _, word := range []func(string, int) int{o200kWordA, o200kWordB} {
+		if pre && i+sz < len(s) {
+			if e := word(s, i+sz); e > i+sz {
+				return o200kContraction(s, e)
+			}
+		}
+		if e := word(s, i); e > i {
+			return o200kContraction(s, e)
+		}
+	}
+	c, sz := classAt(s, i)
+	// \p{N}{1,3}
+	if c&clsN != 0 {
+		j := i + sz
+		for n := 1; n < 3 && j < len(s); n++ {
+			c2, sz2 := classAt(s, j)
+			if c2&clsN == 0 {
+				break
+			}
+			j += sz2
+		}
+		return j
+	}
+	//  ?[^\s\p{L}\p{N}]+[\r\n/]*
+	j := i
+	if s[i] == ' ' {
+		j++
+	}
+	if k := scanOther(s, j); k > j {
+		for k < len(s) && (s[k] == '\r' || s[k] == '\n' || s[k] == '/') {
+			k++
+		}
+		return k
+	}
+	e := scanClass(s, i, clsS)
+	for k := e - 1; k >= i; k-- {
+		if s[k] == '\r' || s[k] == '\n' {
+			return k + 1
+		}
+	}
 	return whitespaceTail(s, i, e)
 }

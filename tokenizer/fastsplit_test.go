@@ -20,7 +20,8 @@ func TestCharClasses(t *testing.T) {
 	classes := []struct {
 		re   string
 		mask uint8
-	}{{`^\s$`, clsS}, {`^\p{L}$`, clsL}, {`^\p{N}$`, clsN}}
+	}{{`^\s$`, clsS}, {`^\p{L}$`, clsL}, {`^\p{N}$`, clsN},
+		{`^[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]$`, clsU}, {`^[\p{Ll}\p{Lm}\p{Lo}\p{M}]$`, clsW}}
 	for _, c := range classes {
 		re := regexp2.MustCompile(c.re, regexp2.None)
 		for r := rune(0); r <= utf8.MaxRune; r++ {
@@ -39,7 +40,7 @@ func TestCharClasses(t *testing.T) {
 }
 
 // trickyRunes weights the characters the split regexes treat specially.
-var trickyRunes = []rune("aZé中ß1٣½ \t\n\r\v\f\u0085\u00a0\u2028\u3000\ufeff'sStTrReEvVmMlLdD!?.-_\u0301😀\u200dſK")
+var trickyRunes = []rune("aZé中ß1٣½ \t\n\r\v\f\u0085\u00a0\u2028\u3000\ufeff'sStTrReEvVmMlLdD!?.-_/\u0301\u0308😀\u200dſKǅʰ")
 
 func randomTricky(r *rand.Rand, n int) string {
 	var sb strings.Builder
@@ -75,7 +76,7 @@ func TestFastMatchers(t *testing.T) {
 	if testing.Short() {
 		n = 2000
 	}
-	for _, pat := range []string{patLlama3, patQwen2, gpt2Pattern} {
+	for _, pat := range []string{patLlama3, patQwen2, gpt2Pattern, patO200k} {
 		if fastMatcherFor(pat) == nil {
 			t.Fatalf("no fast matcher for %q", pat)
 		}
@@ -91,7 +92,7 @@ func FuzzFastMatchers(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		s = validUTF8(s)
-		for _, pat := range []string{patLlama3, patQwen2, gpt2Pattern} {
+		for _, pat := range []string{patLlama3, patQwen2, gpt2Pattern, patO200k} {
 			checkFastMatcher(t, pat, s)
 		}
 	})

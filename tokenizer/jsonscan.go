@@ -1,8 +1,10 @@
 package tokenizer
 
 import (
+	"encoding/json"
 	"errors"
 	"strconv"
+	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
 )
@@ -277,4 +279,161 @@ func cutSpace(m string) (string, string, bool) {
 		}
 	}
 	return "", "", false
+}
+
+// skipValue moves past one JSON value and returns its bytes. It only tracks
+// strings and nesting; every byte it skips is validated later, by the strict
+// scanners above or by encoding/json.
+func (s *jscan) skipValue() ([]byte, error) {
+	s.ws()
+	start := s.i
+	depth := 0
+	for s.i < len(s.b) {
+		c := s.b[s.i]
+		switch c {
+		case '"':
+			s.i++
+			for s.i < len(s.b) && s.b[s.i] != '"' {
+				if s.b[s.i] == '\\' {
+					s.i++
+				}
+				s.i++
+			}
+			if s.i >= len(s.b) {
+				return nil, errSlowPath
+			}
+		case '{', '[':
+			depth++
+		case '}', ']':
+			depth--
+			if depth < 0 {
+				return nil, errSlowPath
+			}
+		case ',', ':':
+			if depth == 0 {
+				return s.b[start:s.i], nil
+			}
+		}
+		s.i++
+		if depth == 0 && (c == '"' || c == '}' || c == ']') {
+			return s.b[start:s.i], nil
+		}
+	}
+	if depth == 0 && s.i > start {
+		return s.b[start:s.i], nil
+	}
+	return nil, errSlowPath
+}
+
+// scanObject calls f with each key and raw value of a JSON object.
+func scanObject(raw []byte, f func(key string, val []byte) error) error {
+	s := &jscan{b: raw}
+	if !s.eat('{') {
+		return errSlowPath
+	}
+	if s.eat('}') {
+		return s.end()
+	}
+	for {
+		k, err := s.str()
+		if err != nil {
+			return err
+		}
+		if !s.eat(':') {
+			return errSlowPath
+		}
+		v, err := s.skipValue()
+		if err != nil {
+			return err
+		}
+		if err := f(k, v); err != nil {
+			return err
+		}
+		if s.eat(',') {
+			continue
+		}
+		if s.eat('}') {
+			return s.end()
+		}
+		return errSlowPath
+	}
+}
+
+// fastFile splits tokenizer.json without decoding its vocab and merges twice:
+// they stay raw for scanVocab and scanMerges, every other value goes through
+// encoding/json. Any surprise returns errSlowPath.
+func fastFile(tj []byte, f *fileJSON) error {
+	raws := map[string]*json.RawMessage{
+		"normalizer": &f.Normalizer, "pre_tokenizer": &f.PreTokenizer,
+		"post_processor": &f.PostProcessor, "decoder": &f.Decoder,
+	}
+	seen := map[string]bool{}
+	return scanObject(tj, func(k string, v []byte) error {
+		if seen[k] {
+			return errSlowPath // repeated keys: leave the rules to encoding/json
+		}
+		seen[k] = true
+		switch {
+		case raws[k] != nil:
+			if !json.Valid(v) {
+				return errSlowPath
+			}
+			*raws[k] = v
+		case k == "added_tokens":
+			if json.Unmarshal(v, &f.AddedTokens) != nil {
+				return errSlowPath
+			}
+		case k == "model":
+			return fastModel(v, &f.Model)
+		default:
+			// encoding/json matches keys case-insensitively.
+			for _, known := range []string{"normalizer", "pre_tokenizer", "post_processor", "decoder", "added_tokens", "model"} {
+				if strings.EqualFold(k, known) {
+					return errSlowPath
+				}
+			}
+			if !json.Valid(v) {
+				return errSlowPath
+			}
+		}
+		return nil
+	})
+}
+
+func fastModel(raw []byte, m *modelJSON) error {
+	var rest []byte
+	rest = append(rest, '{')
+	seen := map[string]bool{}
+	err := scanObject(raw, func(k string, v []byte) error {
+		if seen[k] {
+			return errSlowPath
+		}
+		seen[k] = true
+		switch k {
+		case "vocab":
+			m.Vocab = v // validated by scanVocab or its encoding/json fallback
+		case "merges":
+			m.Merges = v
+		default:
+			if strings.EqualFold(k, "vocab") || strings.EqualFold(k, "merges") {
+				return errSlowPath
+			}
+			if len(rest) > 1 {
+				rest = append(rest, ',')
+			}
+			kb, _ := json.Marshal(k)
+			rest = append(append(append(rest, kb...), ':'), v...)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	rest = append(rest, '}')
+	vocab, merges := m.Vocab, m.Merges
+	if json.Unmarshal(rest, m) != nil {
+		return errSlowPath
+	}
+	m.Vocab, m.Merges = vocab, merges
+	return nil
 }

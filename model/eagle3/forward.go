@@ -36,13 +36,14 @@ type layerActs struct {
 	lse          []float32 // (NH, T)
 	x1, x1n      []float32 // (T, H) after attention residual; post_attention_layernorm of it
 	rstd1        []float32 // (T)
-	g, u, hm     []float32 // (T, I) gate, up, silu(gate)·up
+	g, u         []float32 // (T, I) gate, up (silu(gate)·up is recomputed in the backward)
 	out          []float32 // (T, H)
 }
 
 // stepActs holds one TTT step.
 type stepActs struct {
 	ids      []int32   // (T) ids fed at this step (ground truth shifted left by k)
+	draft    []int32   // (T) argmax of the logits
 	e        []float32 // (T, H) embedding
 	pos      []int32   // (T)
 	cos, sin []float32 // (T, HD/2)
@@ -72,7 +73,6 @@ type Workspace struct {
 	tgt            []float32 // (T, Vd) verifier logits
 	tgtArg         []int32   // (T)
 	logits, dlog   []float32 // (T, Vd)
-	pred           []int32   // (T)
 	prev           []bool    // (T)
 	lossWS         []float32 // (2T)
 	nrm            []float32 // (T, H) final norm output when !norm_output
@@ -83,10 +83,11 @@ type Workspace struct {
 	dxin                                   []float32 // (T, 2H)
 	dq, dqRaw, do                          []float32 // (T, Hq)
 	dkRaw                                  []float32 // (T, Hkv)
-	mlpWS                                  []float32 // (3·T·I)
+	mlpWS                                  []float32 // (4·T·I)
 	dfc, dfcRaw                            []float32 // (T, A·H)
 	metrics                                Metrics
 	rng                                    *rand.Rand
+	bytes                                  int64
 	pcg                                    *rand.PCG
 }
 
@@ -98,13 +99,14 @@ func (m *Model) NewWorkspace(T, K int) *Workspace {
 	}
 	H, AH, Vd := m.H, m.A*m.H, m.Vd
 	Hq, Hkv := m.NH*m.HD, m.KVH*m.HD
-	f := func(n int) []float32 { return make([]float32, n) }
+	var total int64
+	f := func(n int) []float32 { total += 4 * int64(n); return make([]float32, n) }
 	ws := &Workspace{m: m, T: T, K: K,
 		aux: f(T * AH), fcIn: f(T * AH), fcRstd: f(m.A * T), h0: f(T * H), verN: f(T * H), verRstd: f(T),
-		tgt: f(T * Vd), tgtArg: make([]int32, T), logits: f(T * Vd), dlog: f(T * Vd), pred: make([]int32, T),
+		tgt: f(T * Vd), tgtArg: make([]int32, T), logits: f(T * Vd), dlog: f(T * Vd),
 		prev: make([]bool, T), lossWS: f(2 * T), nrm: f(T * H),
 		dy: f(T * H), dx1: f(T * H), dx1n: f(T * H), dhNext: f(T * H), dh0: f(T * H), t1: f(T * H), t2: f(T * H), t3: f(T * H),
-		dxin: f(T * 2 * H), dq: f(T * Hq), dqRaw: f(T * Hq), do: f(T * Hq), dkRaw: f(T * Hkv), mlpWS: f(3 * T * m.I),
+		dxin: f(T * 2 * H), dq: f(T * Hq), dqRaw: f(T * Hq), do: f(T * Hq), dkRaw: f(T * Hkv), mlpWS: f(4 * T * m.I),
 		dfc: f(T * AH), dfcRaw: f(T * AH)}
 	for range m.L {
 		ws.kc = append(ws.kc, f(K*T*Hkv))
@@ -113,11 +115,11 @@ func (m *Model) NewWorkspace(T, K int) *Workspace {
 		ws.dv = append(ws.dv, f(K*T*Hkv))
 	}
 	for range K {
-		st := stepActs{ids: make([]int32, T), e: f(T * H), pos: make([]int32, T), cos: f(T * m.HD / 2), sin: f(T * m.HD / 2),
+		st := stepActs{ids: make([]int32, T), draft: make([]int32, T), e: f(T * H), pos: make([]int32, T), cos: f(T * m.HD / 2), sin: f(T * m.HD / 2),
 			hOut: f(T * H), nrmRstd: f(T), dh: f(T * H)}
 		for li, ly := range m.Layers {
 			la := layerActs{xin: f(T * ly.In), rstdA: f(T), q: f(T * Hq), o: f(T * Hq), lse: f(m.NH * T),
-				x1: f(T * H), x1n: f(T * H), rstd1: f(T), g: f(T * m.I), u: f(T * m.I), hm: f(T * m.I), out: f(T * H)}
+				x1: f(T * H), x1n: f(T * H), rstd1: f(T), g: f(T * m.I), u: f(T * m.I), out: f(T * H)}
 			if li == 0 {
 				la.rstdB = f(T)
 			}
@@ -128,11 +130,17 @@ func (m *Model) NewWorkspace(T, K int) *Workspace {
 		}
 		ws.steps = append(ws.steps, st)
 	}
+	ws.bytes = total
 	ws.metrics.Steps = make([]StepMetrics, K)
 	ws.pcg = rand.NewPCG(0, 0)
 	ws.rng = rand.New(ws.pcg)
 	return ws
 }
+
+// Bytes is the memory the workspace's float buffers take (activations of
+// all K steps, KV caches, gradients scratch): about
+// 4·(K·T·(12H + 2I + …) + 3·T·Vd + …) bytes.
+func (ws *Workspace) Bytes() int64 { return ws.bytes }
 
 func (m *Model) defaultSteps() int {
 	if k := m.Cfg.SpeculativeTokens(); k > 0 {
@@ -320,22 +328,42 @@ func (m *Model) stepLoss(ws *Workspace, k int, gamma float64, eta float32) {
 		}
 	}
 	s.LossSum, s.LossTotal = total, 1
-	// Accuracy chain (compute_accuracy_single_step).
-	rowArgmax(ws.pred, ws.logits, n, Vd)
-	var condTotal, correct, fullTotal float64
-	for i := 0; i < n; i++ {
-		if ws.prev[i] {
+	// Accuracy chain (compute_accuracy_single_step); the draft tokens are
+	// the argmax of every row, as Python returns them.
+	st := &ws.steps[k]
+	rowArgmax(st.draft, ws.logits, T, Vd)
+	correct, fullTotal, condTotal := accuracyStep(ws.prev[:n], st.draft[:n], ws.tgtArg[k:T], mask)
+	s.FullCorrect, s.FullTotal, s.CondCorrect, s.CondTotal = correct, fullTotal, correct, condTotal
+}
+
+// accuracyStep is one step of the §5.6 chain: prev (the chains alive, i.e.
+// correct at every earlier step) is updated in place with pred == tgt.
+// It returns the number of masked positions whose chain is still alive, the
+// number of masked positions, and how many chains were alive before.
+func accuracyStep(prev []bool, pred, tgt []int32, mask []float32) (correct, fullTotal, condTotal float64) {
+	for i := range prev {
+		if prev[i] {
 			condTotal++
 		}
-		ws.prev[i] = ws.prev[i] && ws.pred[i] == ws.tgtArg[i+k]
+		prev[i] = prev[i] && pred[i] == tgt[i]
 		if mask[i] != 0 {
 			fullTotal++
-			if ws.prev[i] {
+			if prev[i] {
 				correct++
 			}
 		}
 	}
-	s.FullCorrect, s.FullTotal, s.CondCorrect, s.CondTotal = correct, fullTotal, correct, condTotal
+	return correct, fullTotal, condTotal
+}
+
+// DraftTokens returns the draft-vocabulary argmax of every position at TTT
+// step k of the last Forward (Python's draft_tokens[k]): (T), valid until
+// the next Forward.
+func (ws *Workspace) DraftTokens(k int) []int32 {
+	if k < 0 || k >= ws.k {
+		panic(fmt.Sprintf("eagle3: DraftTokens(%d) after a Forward of %d steps", k, ws.k))
+	}
+	return ws.steps[k].draft[:ws.t]
 }
 
 // layerForward runs decoder layer li at step k and returns its output.
@@ -384,8 +412,9 @@ func (m *Model) layerForward(ws *Workspace, k, li int, ly *Layer, st *stepActs, 
 	tensor.RMSNormForward(la.x1n, la.rstd1, la.x1, ly.PostLN.W, T, H, m.Eps)
 	tensor.LinearForward(la.g, la.x1n, ly.Gate.W, wOf(ly.GateB), T, H, m.I)
 	tensor.LinearForward(la.u, la.x1n, ly.Up.W, wOf(ly.UpB), T, H, m.I)
-	tensor.SiLUGateForward(la.hm[:T*m.I], la.g[:T*m.I], la.u[:T*m.I])
-	tensor.LinearForward(la.out, la.hm, ly.Down.W, wOf(ly.DownB), T, m.I, H)
+	hm := ws.mlpWS[:T*m.I]
+	tensor.SiLUGateForward(hm, la.g[:T*m.I], la.u[:T*m.I])
+	tensor.LinearForward(la.out, hm, ly.Down.W, wOf(ly.DownB), T, m.I, H)
 	addTo(la.out[:T*H], la.x1[:T*H])
 	return la.out
 }
@@ -458,8 +487,10 @@ func (m *Model) layerBackward(ws *Workspace, k, li int, ly *Layer, st *stepActs)
 	dhm := ws.mlpWS[:T*I]
 	dg := ws.mlpWS[T*I : 2*T*I]
 	du := ws.mlpWS[2*T*I : 3*T*I]
+	hm := ws.mlpWS[3*T*I : 4*T*I]
+	tensor.SiLUGateForward(hm, la.g[:T*I], la.u[:T*I]) // recomputed: saves K·T·I floats
 	clear(ws.mlpWS[:3*T*I])
-	tensor.LinearBackward(dhm, ly.Down.G, gOf(ly.DownB), dy, la.hm, ly.Down.W, T, I, H)
+	tensor.LinearBackward(dhm, ly.Down.G, gOf(ly.DownB), dy, hm, ly.Down.W, T, I, H)
 	tensor.SiLUGateBackward(dg, du, dhm, la.g[:T*I], la.u[:T*I])
 	dx1n := ws.dx1n[:T*H]
 	clear(dx1n)

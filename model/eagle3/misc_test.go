@@ -294,3 +294,80 @@ func TestRopeConfig(t *testing.T) {
 		t.Error("bad rope_scaling accepted")
 	}
 }
+
+// TestAccuracyChain: training-spec §9.14.
+func TestAccuracyChain(t *testing.T) {
+	prev := []bool{true, true, true, true}
+	mask := []float32{1, 1, 1, 1}
+	c, full, cond := accuracyStep(prev, []int32{1, 2, 3, 0}, []int32{1, 2, 3, 4}, mask)
+	if c/full != 0.75 || c/cond != 0.75 || !prev[0] || !prev[1] || !prev[2] || prev[3] {
+		t.Errorf("step 0: full %g cond %g prev %v", c/full, c/cond, prev)
+	}
+	c, full, cond = accuracyStep(prev, []int32{1, 2, 0, 4}, []int32{1, 2, 5, 4}, mask)
+	if c/full != 0.5 || c/cond != 2.0/3 || !prev[0] || !prev[1] || prev[2] || prev[3] {
+		t.Errorf("step 1: full %g cond %g prev %v", c/full, c/cond, prev)
+	}
+}
+
+// TestDraftTokens: §9.2, one (T) draft-token row per TTT step.
+func TestDraftTokens(t *testing.T) {
+	f, g := loadGolden(t, "llama_default")
+	m, b, _ := goldenSetup(t, f, g)
+	ws := m.NewWorkspace(g.T, g.K)
+	if _, err := m.Forward(ws, b, StepOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for k := range g.K {
+		d := ws.DraftTokens(k)
+		if len(d) != g.T {
+			t.Fatalf("step %d: %d tokens", k, len(d))
+		}
+		for _, id := range d {
+			if id < 0 || int(id) >= m.Vd {
+				t.Fatalf("draft token %d outside the draft vocabulary", id)
+			}
+		}
+	}
+}
+
+// TestWorkspaceReuse: a larger workspace, reused across batches and steps,
+// gives the same loss and gradients as a fresh exact-size one.
+func TestWorkspaceReuse(t *testing.T) {
+	f, g := loadGolden(t, "qwen3_two_layers")
+	m, b, terms := goldenSetup(t, f, g)
+	opt := StepOptions{Loss: terms, StepDecay: g.Gamma, Grad: true}
+	run := func(ws *Workspace) (float64, [][]float32) {
+		m.ZeroGrad()
+		met, err := m.Forward(ws, b, opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m.Backward(ws)
+		var gs [][]float32
+		for _, p := range m.Params() {
+			gs = append(gs, append([]float32(nil), p.G...))
+		}
+		return met.Loss(), gs
+	}
+	l0, g0 := run(m.NewWorkspace(g.T, g.K))
+	big := m.NewWorkspace(g.T+9, g.K+2)
+	small := *b
+	small.T = 5
+	if _, err := m.Forward(big, &small, StepOptions{TTTSteps: 2}); err != nil {
+		t.Fatal(err)
+	}
+	l1, g1 := run(big)
+	if l0 != l1 {
+		t.Errorf("loss %g, want %g", l1, l0)
+	}
+	for i := range g0 {
+		for j := range g0[i] {
+			if g0[i][j] != g1[i][j] {
+				t.Fatalf("%s[%d]: %g, want %g", m.Params()[i].Name, j, g1[i][j], g0[i][j])
+			}
+		}
+	}
+	if _, err := m.Forward(m.NewWorkspace(4, 1), b, opt); err == nil {
+		t.Error("batch longer than the workspace accepted")
+	}
+}

@@ -107,6 +107,9 @@ func TestGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			if bf := cases[name].DType == safetensors.BF16; bf != (m.Layers[0].Wq.BF16 != nil) || m.Layers[0].Wd.Len() != m.Config.HiddenSize*m.Config.IntermediateSize {
+				t.Fatalf("bf16 checkpoint %v but weights kept as bf16 %v", bf, m.Layers[0].Wq.BF16 != nil)
+			}
 			ids64, _ := gf.Int64("input_ids")
 			layers64, _ := gf.Int64("layer_ids")
 			wantL, _ := gf.Float32("logits")

@@ -1,6 +1,7 @@
 package llama
 
 import (
+	"encoding/binary"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -14,12 +15,45 @@ import (
 // architecture has none.
 type Layer struct {
 	AttnNorm, MLPNorm []float32 // (H)
-	Wq, Wk, Wv, Wo    []float32 // (NH·HD, H), (KVH·HD, H) ×2, (H, NH·HD)
+	Wq, Wk, Wv, Wo    Weight    // (NH·HD, H), (KVH·HD, H) ×2, (H, NH·HD)
 	Bq, Bk, Bv, Bo    []float32
 	QNorm, KNorm      []float32 // (HD), Qwen3
-	Wg, Wu, Wd        []float32 // (I, H) ×2, (H, I)
+	Wg, Wu, Wd        Weight    // (I, H) ×2, (H, I)
 	Bg, Bu, Bd        []float32
 	Window            int // sliding window, 0 for full attention
+}
+
+// Weight is a Linear weight (Out, In): float32, or the bfloat16 bits of a
+// bf16 checkpoint, kept as they are because that halves the memory and the
+// bytes a decode step streams, and widening bf16 to float32 is exact (the
+// products are the same as with converted weights).
+type Weight struct {
+	F32  []float32
+	BF16 []uint16
+}
+
+// Len is the number of elements.
+func (w Weight) Len() int { return len(w.F32) + len(w.BF16) }
+
+// Float32 returns the weight as float32 (a new slice when stored as bf16).
+func (w Weight) Float32() []float32 {
+	if w.BF16 == nil {
+		return w.F32
+	}
+	f := make([]float32, len(w.BF16))
+	for i, v := range w.BF16 {
+		f[i] = tensor.BF16ToFloat32(v)
+	}
+	return f
+}
+
+// forward computes y = x·Wᵀ (+ b). x (N, In); y (N, Out).
+func (w *Weight) forward(y, x, b []float32, n, in, out int) {
+	if w.BF16 != nil {
+		tensor.LinearBF16Forward(y, x, w.BF16, b, n, in, out)
+		return
+	}
+	tensor.LinearAuto(y, x, w.F32, b, n, in, out)
 }
 
 // Model is a loaded verifier. It is read-only after Load and safe for
@@ -68,7 +102,18 @@ func (m *Model) EOS() ([]int, error) {
 // indexed set of shards) of a Hugging Face model directory. BF16, F16 and
 // F32 weights are converted to float32. Every tensor is checked against the
 // shapes the config implies; missing tensors are named.
-func Load(dir string) (*Model, error) {
+func Load(dir string) (*Model, error) { return LoadWith(dir, LoadOptions{}) }
+
+// LoadOptions adjust Load.
+type LoadOptions struct {
+	// Float32 widens bf16 Linear weights to float32 at load instead of
+	// keeping them as bf16 (same results, twice the memory and decode
+	// traffic; for comparisons).
+	Float32 bool
+}
+
+// LoadWith is Load with options.
+func LoadWith(dir string, opt LoadOptions) (*Model, error) {
 	cfg, err := LoadConfig(filepath.Join(dir, "config.json"))
 	if err != nil {
 		return nil, err
@@ -78,7 +123,7 @@ func Load(dir string) (*Model, error) {
 		return nil, fmt.Errorf("llama: %w", err)
 	}
 	defer ck.Close()
-	m, err := FromCheckpoint(cfg, ck)
+	m, err := fromCheckpoint(cfg, ck, opt)
 	if err != nil {
 		return nil, fmt.Errorf("llama: %s: %w", dir, err)
 	}
@@ -86,26 +131,36 @@ func Load(dir string) (*Model, error) {
 	return m, nil
 }
 
-// tensorSource is what FromCheckpoint reads weights from.
-type tensorSource interface {
+// TensorSource is what FromCheckpoint reads weights from: a
+// *safetensors.Checkpoint or *safetensors.File.
+type TensorSource interface {
 	Info(name string) (safetensors.TensorInfo, bool)
 	ReadFloat32(name string, dst []float32) error
+	Bytes(name string) ([]byte, error)
 }
 
 type wantTensor struct {
 	name  string
 	shape []int
 	dst   *[]float32
+	w     *Weight // Linear weights: kept in bf16 when stored so
 }
 
 // FromCheckpoint builds a Model from a resolved config and open weights.
-func FromCheckpoint(cfg *Config, src tensorSource) (*Model, error) {
+func FromCheckpoint(cfg *Config, src TensorSource) (*Model, error) {
+	return fromCheckpoint(cfg, src, LoadOptions{})
+}
+
+func fromCheckpoint(cfg *Config, src TensorSource, opt LoadOptions) (*Model, error) {
 	m := &Model{Config: cfg}
 	H, V, I := cfg.HiddenSize, cfg.VocabSize, cfg.IntermediateSize
 	qd, kvd, hd := cfg.NumAttentionHeads*cfg.HeadDim, cfg.KVHeads*cfg.HeadDim, cfg.HeadDim
 	var want []wantTensor
 	add := func(name string, dst *[]float32, shape ...int) {
-		want = append(want, wantTensor{name, shape, dst})
+		want = append(want, wantTensor{name: name, shape: shape, dst: dst})
+	}
+	addW := func(name string, w *Weight, shape ...int) {
+		want = append(want, wantTensor{name: name, shape: shape, w: w})
 	}
 	add("model.embed_tokens.weight", &m.Embed, V, H)
 	add("model.norm.weight", &m.Norm, H)
@@ -119,10 +174,10 @@ func FromCheckpoint(cfg *Config, src tensorSource) (*Model, error) {
 		p := fmt.Sprintf("model.layers.%d.", i)
 		add(p+"input_layernorm.weight", &l.AttnNorm, H)
 		add(p+"post_attention_layernorm.weight", &l.MLPNorm, H)
-		add(p+"self_attn.q_proj.weight", &l.Wq, qd, H)
-		add(p+"self_attn.k_proj.weight", &l.Wk, kvd, H)
-		add(p+"self_attn.v_proj.weight", &l.Wv, kvd, H)
-		add(p+"self_attn.o_proj.weight", &l.Wo, H, qd)
+		addW(p+"self_attn.q_proj.weight", &l.Wq, qd, H)
+		addW(p+"self_attn.k_proj.weight", &l.Wk, kvd, H)
+		addW(p+"self_attn.v_proj.weight", &l.Wv, kvd, H)
+		addW(p+"self_attn.o_proj.weight", &l.Wo, H, qd)
 		if cfg.QKVBias {
 			add(p+"self_attn.q_proj.bias", &l.Bq, qd)
 			add(p+"self_attn.k_proj.bias", &l.Bk, kvd)
@@ -135,9 +190,9 @@ func FromCheckpoint(cfg *Config, src tensorSource) (*Model, error) {
 			add(p+"self_attn.q_norm.weight", &l.QNorm, hd)
 			add(p+"self_attn.k_norm.weight", &l.KNorm, hd)
 		}
-		add(p+"mlp.gate_proj.weight", &l.Wg, I, H)
-		add(p+"mlp.up_proj.weight", &l.Wu, I, H)
-		add(p+"mlp.down_proj.weight", &l.Wd, H, I)
+		addW(p+"mlp.gate_proj.weight", &l.Wg, I, H)
+		addW(p+"mlp.up_proj.weight", &l.Wu, I, H)
+		addW(p+"mlp.down_proj.weight", &l.Wd, H, I)
 		if cfg.MLPHasBias {
 			add(p+"mlp.gate_proj.bias", &l.Bg, I)
 			add(p+"mlp.up_proj.bias", &l.Bu, I)
@@ -173,9 +228,26 @@ func FromCheckpoint(cfg *Config, src tensorSource) (*Model, error) {
 		for _, d := range w.shape {
 			n *= d
 		}
-		*w.dst = make([]float32, n)
-		if err := src.ReadFloat32(w.name, *w.dst); err != nil {
+		if info, _ := src.Info(w.name); w.w != nil && info.DType == safetensors.BF16 && !opt.Float32 {
+			raw, err := src.Bytes(w.name)
+			if err != nil {
+				return nil, err
+			}
+			bits := make([]uint16, n)
+			for i := range bits {
+				bits[i] = binary.LittleEndian.Uint16(raw[2*i:])
+			}
+			w.w.BF16 = bits
+			continue
+		}
+		f := make([]float32, n)
+		if err := src.ReadFloat32(w.name, f); err != nil {
 			return nil, err
+		}
+		if w.w != nil {
+			w.w.F32 = f
+		} else {
+			*w.dst = f
 		}
 	}
 	if cfg.Tied {
@@ -209,6 +281,19 @@ func listSome(s []string) string {
 	return strings.Join(s[:show], "; ") + fmt.Sprintf("; and %d more", len(s)-show)
 }
 
+// WeightBytes is the memory of the weights as held (bf16 Linear weights at
+// two bytes, everything else at four): about what a decode step streams.
+func (m *Model) WeightBytes() int64 {
+	n := 4 * m.NumParams()
+	for i := range m.Layers {
+		l := &m.Layers[i]
+		for _, w := range []Weight{l.Wq, l.Wk, l.Wv, l.Wo, l.Wg, l.Wu, l.Wd} {
+			n -= 2 * int64(len(w.BF16))
+		}
+	}
+	return n
+}
+
 // NumParams is the number of weights (tied embeddings counted once).
 func (m *Model) NumParams() int64 {
 	n := int64(len(m.Embed) + len(m.Norm))
@@ -217,8 +302,11 @@ func (m *Model) NumParams() int64 {
 	}
 	for i := range m.Layers {
 		l := &m.Layers[i]
-		for _, w := range [][]float32{l.AttnNorm, l.MLPNorm, l.Wq, l.Wk, l.Wv, l.Wo, l.Bq, l.Bk, l.Bv, l.Bo, l.QNorm, l.KNorm, l.Wg, l.Wu, l.Wd, l.Bg, l.Bu, l.Bd} {
+		for _, w := range [][]float32{l.AttnNorm, l.MLPNorm, l.Bq, l.Bk, l.Bv, l.Bo, l.QNorm, l.KNorm, l.Bg, l.Bu, l.Bd} {
 			n += int64(len(w))
+		}
+		for _, w := range []Weight{l.Wq, l.Wk, l.Wv, l.Wo, l.Wg, l.Wu, l.Wd} {
+			n += int64(w.Len())
 		}
 	}
 	return n

@@ -285,9 +285,9 @@ func (s *State) Forward(tokens [][]int32, opt ForwardOptions) (*Output, error) {
 		L := &m.Layers[l]
 		// Attention block. x (T, H) → xn → q (T, NH, HD), k, v (T, KVH, HD).
 		tensor.RMSNormForward(xn, rstd, x, L.AttnNorm, T, H, c.Eps)
-		tensor.LinearAuto(q, xn, L.Wq, L.Bq, T, H, qd)
-		tensor.LinearAuto(k, xn, L.Wk, L.Bk, T, H, kvd)
-		tensor.LinearAuto(v, xn, L.Wv, L.Bv, T, H, kvd)
+		L.Wq.forward(q, xn, L.Bq, T, H, qd)
+		L.Wk.forward(k, xn, L.Bk, T, H, kvd)
+		L.Wv.forward(v, xn, L.Bv, T, H, kvd)
 		if c.QKNorm {
 			tensor.RMSNormForward(q, rstd, q, L.QNorm, T*NH, HD, c.Eps)
 			tensor.RMSNormForward(k, rstd, k, L.KNorm, T*KVH, HD, c.Eps)
@@ -313,14 +313,14 @@ func (s *State) Forward(tokens [][]int32, opt ForwardOptions) (*Output, error) {
 					tensor.KVAttnShape{T: n, Past: P, NH: NH, KVH: KVH, HD: HD, Window: L.Window})
 			}
 		}
-		tensor.LinearAuto(o, att, L.Wo, L.Bo, T, qd, H)
+		L.Wo.forward(o, att, L.Bo, T, qd, H)
 		addTo(x, o)
 		// MLP block: x += down(silu(gate(xn)) ⊙ up(xn)).
 		tensor.RMSNormForward(xn, rstd, x, L.MLPNorm, T, H, c.Eps)
-		tensor.LinearAuto(g, xn, L.Wg, L.Bg, T, H, I)
-		tensor.LinearAuto(u, xn, L.Wu, L.Bu, T, H, I)
+		L.Wg.forward(g, xn, L.Bg, T, H, I)
+		L.Wu.forward(u, xn, L.Bu, T, H, I)
 		tensor.SiLUGateForward(g, g, u)
-		tensor.LinearAuto(o, g, L.Wd, L.Bd, T, I, H)
+		L.Wd.forward(o, g, L.Bd, T, I, H)
 		addTo(x, o)
 	}
 	s.capture(opt.Capture, N, x, T)
@@ -333,9 +333,6 @@ func (s *State) Forward(tokens [][]int32, opt ForwardOptions) (*Output, error) {
 		tensor.LinearAuto(out.Logits, xn, m.LMHead, nil, T, H, V)
 	case LogitsLast:
 		xl := w.xn[:B*H]
-		if B > T {
-			clear(xl)
-		}
 		for b := 0; b < B; b++ {
 			if n := out.Offsets[b+1] - out.Offsets[b]; n > 0 {
 				r := out.Offsets[b+1] - 1

@@ -2,7 +2,7 @@
 // encoded and decoded by @lenml/tokenizers (a transformers.js fork) from the
 // same tokenizer.json / tokenizer_config.json files the Go tests load.
 //
-//   (cd testdata/npm && npm ci)
+//   (cd testdata/npm && npm ci) && (cd tokenizer/testdata/npm && npm ci)
 //   node tokenizer/testdata/gen_parity.mjs
 //
 // Writes tokenizer/testdata/parity_<name>.jsonl.gz, one JSON object a line:
@@ -25,10 +25,14 @@ const npmDir = path.join(here, "..", "..", "testdata", "npm");
 const require = createRequire(path.join(npmDir, "package.json"));
 const { TokenizerLoader } = require("@lenml/tokenizers");
 
+// Extra tokenizers live in tokenizer/testdata/npm (cd there && npm ci).
+const extraDir = path.join(here, "npm");
 const TOKENIZERS = [
   { name: "qwen3", pkg: "tokenizer-qwen3" },
   { name: "llama3_1", pkg: "tokenizer-llama3_1" },
   { name: "llama2", pkg: "tokenizer-llama2" },
+  { name: "gptoss", pkg: "tokenizer-gptoss", dir: extraDir },
+  { name: "deepseek_v3", pkg: "tokenizer-deepseek_v3", dir: extraDir },
 ];
 
 // Variants: a real tokenizer.json with some components replaced, to cover
@@ -130,6 +134,8 @@ const SPECIALS = [
   "<|im_start|>", "<|im_end|>", "<|endoftext|>", "<think>", "</think>", "<tool_call>",
   "<|begin_of_text|>", "<|eot_id|>", "<|start_header_id|>", "<|end_header_id|>",
   "<|reserved_special_token_5|>", "<|python_tag|>", "<s>", "</s>", "<unk>",
+  "<|start|>", "<|message|>", "<|channel|>", "<|end|>", "<|return|>",
+  "<｜begin▁of▁sentence｜>", "<｜User｜>", "<｜Assistant｜>", "<｜tool▁call▁begin｜>",
   "<|im_start", "im_end|>", "< s>", "<|eot_id|", // near misses
 ];
 
@@ -212,8 +218,8 @@ function strings() {
   return out;
 }
 
-function loadTokenizer(pkg, override) {
-  const dir = path.join(npmDir, "node_modules", "@lenml", pkg, "models");
+function loadTokenizer(pkg, override, base) {
+  const dir = path.join(base ?? npmDir, "node_modules", "@lenml", pkg, "models");
   return TokenizerLoader.fromPreTrained({
     tokenizerJSON: { ...JSON.parse(readFileSync(path.join(dir, "tokenizer.json"), "utf8")), ...override },
     tokenizerConfig: JSON.parse(readFileSync(path.join(dir, "tokenizer_config.json"), "utf8")),
@@ -222,8 +228,8 @@ function loadTokenizer(pkg, override) {
 
 writeFileSync(path.join(here, "variants.json"), JSON.stringify(VARIANTS, null, 2) + "\n");
 const texts = strings();
-for (const { name, pkg, override } of TOKENIZERS) {
-  const tok = loadTokenizer(pkg, override ?? {});
+for (const { name, pkg, override, dir } of TOKENIZERS) {
+  const tok = loadTokenizer(pkg, override ?? {}, dir);
   const lines = [];
   for (const text of texts) {
     const ids = tok.encode(text, { add_special_tokens: true });

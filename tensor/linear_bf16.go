@@ -1,0 +1,126 @@
+package tensor
+
+import (
+	"math"
+	"sync"
+)
+
+// Linear layers whose weights stay in bfloat16, the storage type of most
+// checkpoints: computing from the bf16 bits halves the memory a decode step
+// streams, and since widening bf16 to float32 is exact, the results equal
+// those of the float32 weights.
+
+// BF16ToFloat32 widens bfloat16 bits (the upper half of a float32) exactly.
+func BF16ToFloat32(b uint16) float32 { return math.Float32frombits(uint32(b) << 16) }
+
+// LinearBF16Forward computes y = x·Wᵀ (+ b when b is not nil) for a weight
+// W held as bfloat16 bits. Up to a few rows it streams W once
+// (LinearRowsForward's kernel on bf16); for more rows it widens W to
+// float32 in pooled scratch and calls Sgemm.
+// x (N, In); w (Out, In) bf16; b (Out) or nil; y (N, Out).
+func LinearBF16Forward(y, x []float32, w []uint16, b []float32, n, in, out int) {
+	if n == 0 || out == 0 {
+		return
+	}
+	_ = w[out*in-1]
+	if n > linearRowsMax {
+		sb := getScratch(out * in)
+		wf := *sb
+		ParallelFor(out*in, 1<<16, func(lo, hi int) {
+			for i, v := range w[lo:hi] {
+				wf[lo+i] = BF16ToFloat32(v)
+			}
+		})
+		LinearForward(y, x, wf, b, n, in, out)
+		putScratch(sb)
+		return
+	}
+	_ = x[n*in-1]
+	_ = y[n*out-1]
+	if b != nil {
+		b = b[:out]
+	}
+	j := linBF16Pool.Get().(*linBF16Job)
+	*j = linBF16Job{y: y, x: x, w: w, b: b, n: n, in: in, out: out}
+	j.parts = Chunks(out, max(1, 65536/(in+1)))
+	parallel(j.parts, j, &j.wg)
+	*j = linBF16Job{}
+	linBF16Pool.Put(j)
+}
+
+type linBF16Job struct {
+	y, x, b    []float32
+	w          []uint16
+	n, in, out int
+	parts      int
+	wg         sync.WaitGroup
+}
+
+var linBF16Pool = sync.Pool{New: func() any { return new(linBF16Job) }}
+
+func (j *linBF16Job) run(part int) {
+	lo, hi := split(j.out, j.parts, part)
+	in, out, n, x, y := j.in, j.out, j.n, j.x, j.y
+	m4 := 0
+	if useVecDot && in >= 16 && n >= 4 {
+		m4 = in &^ 15
+	}
+	var acc [4]float32
+	for o := lo; o < hi; o++ {
+		wr := j.w[o*in : (o+1)*in]
+		var bv float32
+		if j.b != nil {
+			bv = j.b[o]
+		}
+		i := 0
+		if m4 > 0 {
+			for ; i+4 <= n; i += 4 {
+				dot4BF16AVX2(&x[i*in], in, &wr[0], m4, &acc[0])
+				for r := 0; r < 4; r++ {
+					s := acc[r]
+					if m4 < in {
+						s += dotBF16Scalar(x[(i+r)*in+m4:(i+r+1)*in], wr[m4:])
+					}
+					y[(i+r)*out+o] = s + bv
+				}
+			}
+		}
+		for ; i < n; i++ {
+			y[i*out+o] = dotBF16(x[i*in:(i+1)*in], wr) + bv
+		}
+	}
+}
+
+// dotBF16 returns Σ a[i]·float32(w[i]) over len(a), summed like dotVec.
+func dotBF16(a []float32, w []uint16) float32 {
+	n := len(a)
+	w = w[:n]
+	m := 0
+	var s float32
+	if useVecDot && n >= 32 {
+		m = n &^ 31
+		s = dotBF16AVX2(&a[0], &w[0], m)
+	}
+	if m < n {
+		s += dotBF16Scalar(a[m:], w[m:])
+	}
+	return s
+}
+
+// dotBF16Scalar is the portable dot, summed like dot.
+func dotBF16Scalar(a []float32, w []uint16) float32 {
+	n := len(a)
+	w = w[:n]
+	var s0, s1, s2, s3 float32
+	j := 0
+	for ; j+4 <= n; j += 4 {
+		s0 += a[j] * BF16ToFloat32(w[j])
+		s1 += a[j+1] * BF16ToFloat32(w[j+1])
+		s2 += a[j+2] * BF16ToFloat32(w[j+2])
+		s3 += a[j+3] * BF16ToFloat32(w[j+3])
+	}
+	for ; j < n; j++ {
+		s0 += a[j] * BF16ToFloat32(w[j])
+	}
+	return (s0 + s1) + (s2 + s3)
+}

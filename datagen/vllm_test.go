@@ -190,7 +190,7 @@ func embeddedReference(t *testing.T, model string, rows []dataset.Row, aux []int
 
 func vllmOptions(url, out string, rows []dataset.Row) Options {
 	return Options{Rows: rows, Output: out, Endpoint: url + "/v1", ModelName: "tiny-llama", Layers: []int{1, 2, 3}, LastLayer: 4,
-		Concurrency: 4, RequestTimeout: 300 * time.Millisecond, Backoff: 10 * time.Millisecond, Validate: true,
+		Concurrency: 4, RequestTimeout: time.Second, Backoff: 10 * time.Millisecond, Validate: true,
 		MaxConsecutiveErrors: 100}
 }
 

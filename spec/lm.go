@@ -21,6 +21,7 @@ type LM struct {
 	V       int       // verifier vocabulary
 	cached  int       // cache positions holding verified tokens
 	pending []int32   // verified tokens not yet in the cache
+	drafted []int32   // speculative tokens in the cache after the verified ones
 	logits  []float32 // (V) last logits, clipped to the verifier vocabulary
 	tok     []int32
 }
@@ -38,6 +39,7 @@ func (l *LM) Reset(first int32) error {
 	l.st.Reset()
 	l.cached = 0
 	l.pending = append(l.pending[:0], first)
+	l.drafted = l.drafted[:0]
 	return nil
 }
 
@@ -56,6 +58,15 @@ func (l *LM) setLogits(row []float32) {
 
 // Draft implements Drafter.
 func (l *LM) Draft(k int, smp *sample.Sampler, q [][]float32) ([]int32, error) {
+	// Accepted drafts already in the cache keep their keys and values (they
+	// depend on the tokens only); the rest of the speculative tail goes.
+	keep := 0
+	for keep < len(l.drafted) && keep < len(l.pending)-1 && l.drafted[keep] == l.pending[keep] {
+		keep++
+	}
+	l.cached += keep
+	l.pending = l.pending[keep:]
+	l.drafted = l.drafted[:0]
 	if err := l.st.Truncate(0, l.cached); err != nil {
 		return nil, fmt.Errorf("spec: draft LM: %w", err)
 	}
@@ -84,6 +95,7 @@ func (l *LM) Draft(k int, smp *sample.Sampler, q [][]float32) ([]int32, error) {
 			break
 		}
 		l.tok[0] = tok
+		l.drafted = append(l.drafted, tok)
 		if out, err = l.st.ForwardSeq(0, l.tok, opt); err != nil {
 			return nil, fmt.Errorf("spec: draft LM: %w", err)
 		}

@@ -185,7 +185,8 @@ func (e *Engine) Generate(prompt []int32, opt Options) ([]int32, Stats, error) {
 		q = e.q[:K]
 	}
 	e.st.Reset()
-	e.st.Reserve(0, len(prompt)+opt.MaxTokens+K+1)
+	// Forward grows the cache as needed; reserve only a bounded head start.
+	e.st.Reserve(0, len(prompt)+min(opt.MaxTokens, 4096)+K+1)
 	st.PromptTokens = len(prompt)
 	fo := llama.ForwardOptions{Logits: llama.LogitsLast, Capture: e.aux}
 

@@ -1,6 +1,7 @@
 package spec
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"path/filepath"
@@ -395,4 +396,35 @@ func BenchmarkGenerate(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkVerifierPass: the cost of one verifier pass over n new tokens
+// after 64 cached ones (hidden 256, 8 layers, the closing-figure verifier),
+// for n = 1 (plain decoding) and n = k+1 (verifying k drafts). The ratio
+// bounds the speedup: a pass must cost less than τ decode steps.
+func BenchmarkVerifierPass(b *testing.B) {
+	o := testmodel.Tiny("llama")
+	o.Hidden, o.Layers, o.Heads, o.KVHeads, o.Intermediate = 256, 8, 8, 4, 768
+	v, _ := loadTiny(b, o, "verifier")
+	ctx := randomPrompts(1, 1, v.V(), 1)[0]
+	for len(ctx) < 64 {
+		ctx = append(ctx, int32(len(ctx)%v.V()))
+	}
+	for _, n := range []int{1, 2, 4, 6} {
+		b.Run(fmt.Sprintf("tokens=%d", n), func(b *testing.B) {
+			st := v.NewState(1)
+			if _, err := st.ForwardSeq(0, ctx, llama.ForwardOptions{}); err != nil {
+				b.Fatal(err)
+			}
+			ids := ctx[:n]
+			opt := llama.ForwardOptions{Logits: llama.LogitsAll, Capture: v.DefaultAuxLayers()}
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := st.ForwardSeq(0, ids, opt); err != nil {
+					b.Fatal(err)
+				}
+				st.Truncate(0, len(ctx))
+			}
+		})
+	}
 }

@@ -107,6 +107,7 @@ type runner struct {
 	trainLen []int
 	valLen   []int
 	ld       *loader
+	ws       *eagle3.Workspace
 	jsonl    *os.File
 	tb       *EventWriter
 	global   int
@@ -254,7 +255,20 @@ func (r *runner) setup() error {
 	if o.Draft.VerifierNameOrPath == "" {
 		o.Draft.VerifierNameOrPath = o.VerifierPath
 	}
-	if o.FromPretrained != "" {
+	if o.FromPretrained != "" && !hasWeights(o.FromPretrained) {
+		// A directory with only a config gives a fresh initialisation of
+		// that architecture (training-spec §6.4).
+		cfg, err := config.Load(filepath.Join(o.FromPretrained, "config.json"))
+		if err != nil {
+			return fmt.Errorf("train: --from-pretrained: %w", err)
+		}
+		m, err := eagle3.New(cfg, eagle3.Options{Seed: o.Seed})
+		if err != nil {
+			return err
+		}
+		r.m, r.cfg = m, cfg
+		r.logf("train: %s has no weights; initialising its architecture afresh", o.FromPretrained)
+	} else if o.FromPretrained != "" {
 		m, err := eagle3.Load(o.FromPretrained)
 		if err != nil {
 			return err
@@ -475,7 +489,8 @@ func (r *runner) loop(ctx context.Context) error {
 	if err := r.openLogs(); err != nil {
 		return err
 	}
-	ws := r.m.NewWorkspace(o.TotalSeqLen, o.Draft.TTTSteps)
+	r.ws = r.m.NewWorkspace(o.TotalSeqLen, o.Draft.TTTSteps)
+	ws := r.ws
 	bufs := [2]*eagle3.Batch{r.newBatch(), r.newBatch()}
 	start := time.Now()
 	for epoch := startEpoch; epoch < o.Epochs; epoch++ {
@@ -523,7 +538,7 @@ func (r *runner) loop(ctx context.Context) error {
 					if err := r.save(epoch, local, nil); err != nil {
 						return err
 					}
-				} else if err := r.endEpoch(epoch, true); err != nil {
+				} else if err := r.endEpoch(epoch); err != nil {
 					return err
 				}
 				r.logf("train: interrupted at epoch %d step %d/%d (global step %d); checkpoint saved", epoch, local, n, r.global)
@@ -539,11 +554,14 @@ func (r *runner) loop(ctx context.Context) error {
 					<-next
 				}
 				r.logf("train: reached --max-steps %d", o.MaxSteps)
-				return r.endEpoch(epoch, local == n)
+				if local < n {
+					return r.save(epoch, local, nil)
+				}
+				return r.endEpoch(epoch)
 			}
 		}
 		skip = 0
-		if err := r.endEpoch(epoch, true); err != nil {
+		if err := r.endEpoch(epoch); err != nil {
 			return err
 		}
 		r.sum.Epochs++
@@ -552,8 +570,8 @@ func (r *runner) loop(ctx context.Context) error {
 	if r.sum.Seconds > 0 {
 		r.sum.TokensPerSecond = float64(r.sum.TrainTokens) / r.sum.Seconds
 	}
-	r.logf("train: done: %d steps (global step %d), %d training tokens in %.1fs (%.0f tokens/s); best validation loss %.4f at epoch %d; checkpoints in %s",
-		r.sum.Steps, r.global, r.sum.TrainTokens, r.sum.Seconds, r.sum.TokensPerSecond, r.bestVal, r.bestEp, r.o.SavePath)
+	r.logf("train: done: %d steps (global step %d), %d training tokens in %.1fs (%.0f tokens/s); %d samples loaded, %d skipped; best validation loss %.4f at epoch %d; checkpoints in %s",
+		r.sum.Steps, r.global, r.sum.TrainTokens, r.sum.Seconds, r.sum.TokensPerSecond, r.ld.loaded, r.ld.skip, r.bestVal, r.bestEp, r.o.SavePath)
 	return nil
 }
 
@@ -697,7 +715,7 @@ func (r *runner) validate(epoch int) (map[string]float64, error) {
 	if len(batches) == 0 {
 		return nil, nil
 	}
-	ws := r.m.NewWorkspace(o.TotalSeqLen, o.Draft.TTTSteps)
+	ws := r.ws // the training step's activations are no longer needed
 	b := r.newBatch()
 	var total eagle3.Metrics
 	for _, idx := range batches {
@@ -719,11 +737,8 @@ func (r *runner) validate(epoch int) (map[string]float64, error) {
 
 // endEpoch validates, saves on the cadence of training-spec §6.4 and
 // moves checkpoint_best.
-func (r *runner) endEpoch(epoch int, complete bool) error {
+func (r *runner) endEpoch(epoch int) error {
 	o := &r.o
-	if !complete {
-		return r.save(epoch, -1, nil)
-	}
 	val, err := r.validate(epoch)
 	if err != nil {
 		return err
@@ -790,12 +805,8 @@ func (r *runner) keepOnly(keep int) {
 }
 
 // save writes checkpoint <epoch> after `local` batches of it (0: the epoch
-// is complete; −1: stopped by --max-steps at an unknown position, saved as
-// complete).
+// is complete).
 func (r *runner) save(epoch, local int, val map[string]float64) error {
-	if local < 0 {
-		local = 0
-	}
 	st := TrainingState{Epoch: epoch, LocalStep: local, GlobalStep: r.global}
 	t0 := time.Now()
 	err := saveCheckpoint(r.o.SavePath, epoch, r.m, saveState{opts: r.opts, sched: r.sched, state: st, command: r.o.Command, valMetrics: val})
@@ -811,4 +822,8 @@ func writeFileAtomic(path string, data []byte) error {
 		return fmt.Errorf("train: %w", err)
 	}
 	return nil
+}
+
+func hasWeights(dir string) bool {
+	return fileExists(filepath.Join(dir, "model.safetensors")) || fileExists(filepath.Join(dir, "model.safetensors.index.json"))
 }

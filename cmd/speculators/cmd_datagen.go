@@ -33,7 +33,9 @@ the layout of speculators' data_generation_offline.py, so either tool's files
 train in either trainer.
 
 With --model the embedded runtime runs batched prefills on the CPU
-(--batch-tokens tokens per pass). With --endpoint it drives a vLLM server
+(--batch-tokens tokens per pass). The packing depends only on the rank's rows
+and these two flags, so a resumed run writes bit-identical files when they
+are unchanged. With --endpoint it drives a vLLM server
 started by "speculators launch-vllm": one Completions request per row with the
 token ids as the prompt and max_tokens 1; the server's connector writes the
 file, which is checked and moved into OUT. Up to --concurrency requests are in

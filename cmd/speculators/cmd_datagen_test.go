@@ -2,6 +2,7 @@ package main
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -76,5 +77,31 @@ func TestLaunchVLLMDryRun(t *testing.T) {
 	}
 	if code := run([]string{"launch-vllm", "org/m", "--dry-run"}); code != 1 {
 		t.Errorf("Hub id without --num-layers: exit %d, want 1", code)
+	}
+}
+
+// TestLaunchVLLMExec: without --dry-run the command replaces the process
+// with the interpreter (here /bin/echo, so the child prints the argv).
+func TestLaunchVLLMExec(t *testing.T) {
+	if dir := os.Getenv("SPECULATORS_TEST_LAUNCH_EXEC"); dir != "" {
+		os.Exit(run([]string{"launch-vllm", "m", "--num-layers", "4", "--python", "/bin/echo", "--hidden-states-path", dir, "--", "--port", "1"}))
+	}
+	if _, err := os.Stat("/bin/echo"); err != nil {
+		t.Skip("no /bin/echo")
+	}
+	dir := filepath.Join(t.TempDir(), "hs")
+	cmd := exec.Command(os.Args[0], "-test.run=^TestLaunchVLLMExec$")
+	cmd.Env = append(os.Environ(), "SPECULATORS_TEST_LAUNCH_EXEC="+dir)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	want := `-m vllm.entrypoints.cli.main serve m --speculative_config {"method": "extract_hidden_states", "num_speculative_tokens": 1, "draft_model_config": {"hf_config": {"eagle_aux_hidden_state_layer_ids": [2, 2, 1, 4]}}} --kv_transfer_config {"kv_connector": "ExampleHiddenStatesConnector", "kv_role": "kv_producer", "kv_connector_extra_config": {"shared_storage_path": "` + dir + `"}} --port 1`
+	if lines[len(lines)-1] != want {
+		t.Fatalf("exec'd argv:\n%s\nwant\n%s", lines[len(lines)-1], want)
+	}
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+		t.Errorf("--hidden-states-path not created: %v", err)
 	}
 }

@@ -260,3 +260,30 @@ func TestConcurrentStates(t *testing.T) {
 		}
 	}
 }
+
+// TestLongPrefillBlocks: past the attention kernel's block sizes (64
+// queries, 128 keys), with and without a window, a long prefill followed by
+// decode steps and a multi-token extension equals one full prefill.
+func TestLongPrefillBlocks(t *testing.T) {
+	for _, w := range []int{0, 70} {
+		o := testmodel.Tiny("mistral")
+		o.SlidingWindow = w
+		m := loadTiny(t, o)
+		ids := seqIDs(300, 3, m.V())
+		opt := ForwardOptions{Logits: LogitsAll}
+		fo, err := m.NewState(1).ForwardSeq(0, ids, opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := append([]float32(nil), fo.Logits...)
+		s := m.NewState(1)
+		V := m.V()
+		for _, st := range [][2]int{{0, 200}, {200, 201}, {201, 202}, {202, 290}, {290, 300}} {
+			out, err := s.ForwardSeq(0, ids[st[0]:st[1]], opt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			closeRel(t, fmt.Sprint("window ", w, " steps ", st), out.Logits, want[st[0]*V:st[1]*V], 1e-5)
+		}
+	}
+}

@@ -20,8 +20,8 @@ import (
 const (
 	maxHeldOutLoss     = 3.8 // nats per token on 100 held-out conversations
 	minRealWordShare   = 0.9 // share of generated words found in the corpus word list
-	minStoppedPrompts  = 2 // prompts (of 8) whose greedy answer ends with <|im_end|>
-	minWordsPerPrompt  = 5 // words in each greedy answer
+	minStoppedPrompts  = 2   // prompts (of 8) whose greedy answer ends with <|im_end|>
+	minWordsPerPrompt  = 5   // words in each greedy answer
 	generateMaxTokens  = 96
 	heldOutConversions = 100
 )

@@ -1,8 +1,9 @@
 // Package corpus turns the Debian fortunes files (strfile text: entries
 // separated by lines holding only "%") into chat conversations for the
-// bundled verifier: a user asks for a fortune on a topic (the file name) and
-// the assistant answers with one fortune. The domain is narrow and the
-// prompts are few, so a small model learns it well and a draft can predict it.
+// bundled verifier: a user asks for a fortune on a topic (the file name) that
+// mentions a keyword, and the assistant answers with one fortune containing
+// it. The domain is narrow and the prompts follow four patterns, so a small
+// model learns it well and a draft can predict it.
 package corpus
 
 import (
@@ -14,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -23,12 +25,29 @@ var Topics = []string{"computers", "science", "literature", "wisdom", "work", "f
 	"art", "fortunes", "goedel", "linux", "magic", "men-women", "miscellaneous", "news", "paradoxum",
 	"songs-poems", "startrek", "tao", "zippy", "cookie", "definitions", "drugs", "riddles", "pratchett"}
 
-// PromptForms are the user turns; %s is the topic with dashes as spaces.
+// PromptForms are the user turns: the first %s is the topic (dashes as
+// " and "), the second a keyword of the answer (Keyword), so that every
+// conversation has its own prompt and held-out prompts are new to the model.
 var PromptForms = []string{
-	"Tell me a fortune about %s.",
-	"Give me a quote about %s.",
-	"Share some wisdom about %s.",
-	"What do the fortunes say about %s?",
+	"Tell me a fortune about %s with the word \"%s\".",
+	"Give me a quote about %s that mentions %s.",
+	"Share some wisdom about %s, something on %s.",
+	"What do the fortunes say about %s and %s?",
+}
+
+// Keyword is the longest word of letters in text (the first of equal
+// length), lowercased; "fortune" when text has no word of 3 letters or more.
+func Keyword(text string) string {
+	best := ""
+	for _, w := range strings.FieldsFunc(text, func(r rune) bool { return r > unicode.MaxASCII || !unicode.IsLetter(r) }) {
+		if len(w) > len(best) {
+			best = w
+		}
+	}
+	if len(best) < 3 {
+		return "fortune"
+	}
+	return strings.ToLower(best)
 }
 
 // Limits on hostile input.
@@ -112,7 +131,7 @@ func Build(dir string, seed uint64) ([]Conversation, error) {
 		found++
 		name := strings.ReplaceAll(topic, "-", " and ")
 		for _, e := range entries {
-			p := fmt.Sprintf(PromptForms[r.IntN(len(PromptForms))], name)
+			p := fmt.Sprintf(PromptForms[r.IntN(len(PromptForms))], name, Keyword(e))
 			convs = append(convs, Conversation{Topic: topic, Messages: []Message{{"user", p}, {"assistant", e}}})
 		}
 	}

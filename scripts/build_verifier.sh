@@ -30,6 +30,10 @@ S="$WORK/speculators"
 	--output "$WORK/model" --checkpoint-dir "$WORK/ckpt" --resume \
 	--steps "$STEPS" --warmup 30 --batch-tokens 2048 --seq-len 256 --lr 2e-3 --min-lr 1e-4 \
 	--log-every 10 --checkpoint-every 100 --seed 1
+# Words seen at least 3 times in the training text, for the generation test.
+tr -cs 'A-Za-z' '\n' < "$WORK/corpus/train.txt" | tr 'A-Z' 'a-z' | LC_ALL=C sort | uniq -c |
+	awk '$1>=3 && length($2)>1 {print $2}' > models/testdata/corpus_words.txt
+cp "$WORK/corpus/valid.jsonl" models/testdata/heldout.jsonl
 rm -rf "$OUT.tmp"
 mkdir -p "$OUT.tmp"
 for f in config.json generation_config.json model.safetensors tokenizer.json tokenizer_config.json; do
@@ -38,4 +42,9 @@ done
 rm -rf "$OUT"
 mv "$OUT.tmp" "$OUT"
 du -sh "$OUT"
+if [ -d testdata/npm/node_modules/@lenml/tokenizers ]; then
+	node models/testdata/gen_tokenizer_parity.mjs # transformers.js goldens for the new tokenizer
+else
+	echo "build_verifier: run (cd testdata/npm && npm ci) && node models/testdata/gen_tokenizer_parity.mjs" >&2
+fi
 "$S" generate --model "$OUT" --chat --prompt "Tell me a fortune about computers." --max-tokens 80

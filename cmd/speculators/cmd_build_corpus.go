@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 
 	"github.com/spf13/cobra"
@@ -43,6 +44,9 @@ conversations (after a shuffle fixed by --seed) are held out.`,
 			}
 			if holdout < 0 || holdout >= len(convs) {
 				return &usageError{fmt.Errorf("build-corpus: --holdout %d must be in [0, %d)", holdout, len(convs))}
+			}
+			if err := os.MkdirAll(output, 0o755); err != nil {
+				return err
 			}
 			split := map[string][]corpus.Conversation{"train": convs[:len(convs)-holdout], "valid": convs[len(convs)-holdout:]}
 			for name, cs := range split {

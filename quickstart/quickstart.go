@@ -363,14 +363,31 @@ func (r *runner) load(stage, dir string) error {
 
 // ---- stages ----
 
+// keywords are common words of the fortunes (the longest word of an entry is
+// what the verifier's prompts name, corpus.Keyword); with the topics and the
+// prompt forms they make the built-in prompts, so the quick start needs no
+// corpus on disk.
+var keywords = []string{
+	"computer", "program", "knowledge", "money", "business", "government", "nothing",
+	"something", "everything", "problem", "question", "understand", "remember", "beautiful",
+	"happiness", "yourself", "tomorrow", "together", "children", "friends", "universe",
+	"experience", "important", "different", "impossible", "morning", "language", "history",
+	"college", "machine", "software", "religion", "marriage", "dinner", "coffee", "trouble",
+	"freedom", "character", "distance", "mistakes", "success",
+}
+
 // Prompts returns the built-in prompt set, suited to the bundled fortune
-// verifier: every prompt form of the verifier's corpus for every topic.
+// verifier: every prompt form of its corpus (corpus.PromptForms: a topic and
+// a keyword) for every topic, with keywords in rotation so every prompt is
+// distinct.
 func Prompts() []string {
 	var ps []string
+	i := 0
 	for _, t := range corpus.Topics {
 		name := strings.ReplaceAll(t, "-", " and ")
 		for _, f := range corpus.PromptForms {
-			ps = append(ps, fmt.Sprintf(f, name))
+			ps = append(ps, fmt.Sprintf(f, name, keywords[i%len(keywords)]))
+			i++
 		}
 	}
 	return ps

@@ -185,6 +185,11 @@ func TestSplitAndPrompts(t *testing.T) {
 		t.Fatalf("split %d+%d of %d", len(tr), len(ho), len(ps))
 	}
 	seen := map[string]bool{}
+	for _, p := range ps {
+		if strings.Contains(p, "%!") {
+			t.Fatalf("prompt %q: format verbs do not match corpus.PromptForms", p)
+		}
+	}
 	for _, p := range tr {
 		seen[p] = true
 	}

@@ -63,9 +63,13 @@ func (r *Result) WriteSummary(w io.Writer) {
 	}
 	fmt.Fprintf(w, "\nτ is the mean number of tokens per verifier pass (accepted drafts + 1); greedy outputs are checked\n")
 	fmt.Fprintf(w, "token for token against plain greedy decoding.\n")
-	fmt.Fprintf(w, "\ndeploy: vLLM serves a speculators checkpoint directly; for a draft trained the same way on a real\n")
-	fmt.Fprintf(w, "verifier (speculators_config.verifier.name_or_path = %s):\n", RealVerifier)
-	for _, c := range r.VLLM {
+	fmt.Fprintf(w, "\ndeploy with vLLM (on a GPU): the checkpoint alone (vLLM takes the verifier from its\n")
+	fmt.Fprintf(w, "speculators_config.verifier.name_or_path, here %s):\n", r.Verifier)
+	if len(r.VLLM) > 0 {
+		fmt.Fprintf(w, "  %s\n", r.VLLM[0])
+	}
+	fmt.Fprintf(w, "and the same for a draft trained this way on a real verifier, with an explicit speculative config:\n")
+	for _, c := range r.VLLM[min(1, len(r.VLLM)):] {
 		fmt.Fprintf(w, "  %s\n", c)
 	}
 	fmt.Fprintf(w, "\nsummary.json, eval/eval.json and eval/acceptance.png are in %s\n", r.Output)

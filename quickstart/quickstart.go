@@ -18,6 +18,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"time"
 
@@ -59,7 +60,7 @@ type Options struct {
 	EvalPrompts   int   // held-out prompts evaluated (0: all)
 
 	Seed uint64
-	Log  io.Writer // progress lines (stderr)
+	Log  io.Writer `json:"-"` // progress lines (stderr)
 }
 
 // Defaults are the sizes of `speculators quickstart`: a few minutes on two
@@ -145,6 +146,9 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if err := os.MkdirAll(o.Output, 0o755); err != nil {
 		return nil, fmt.Errorf("quickstart: %w", err)
 	}
+	if err := checkOptions(o); err != nil {
+		return nil, err
+	}
 	r := &runner{o: o, ctx: ctx, start: time.Now(),
 		res: &Result{Output: o.Output, Verifier: o.Verifier, Stages: map[string]StageTimes{}}}
 	stages := []struct {
@@ -224,6 +228,40 @@ func (o *Options) check() error {
 		if _, err2 := os.Stat(filepath.Join(o.Verifier, "model.safetensors.index.json")); err2 != nil {
 			return fmt.Errorf("quickstart: verifier %s: no model.safetensors (build it with scripts/build_verifier.sh)", o.Verifier)
 		}
+	}
+	return nil
+}
+
+// checkOptions records the options in options.json on the first run and
+// refuses a re-run with different ones: completed stages would otherwise be
+// reused silently with the old settings.
+func checkOptions(o Options) error {
+	o.Log = nil
+	cur, err := json.MarshalIndent(o, "", "  ")
+	if err != nil {
+		return err
+	}
+	cur = append(cur, '\n')
+	p := filepath.Join(o.Output, "options.json")
+	old, err := os.ReadFile(p)
+	if errors.Is(err, os.ErrNotExist) {
+		return safetensors.WriteAtomic(p, cur)
+	}
+	if err != nil {
+		return fmt.Errorf("quickstart: %w", err)
+	}
+	if string(old) != string(cur) {
+		var a, b map[string]any
+		_ = json.Unmarshal(old, &a)
+		_ = json.Unmarshal(cur, &b)
+		var diff []string
+		for k, v := range b {
+			if fmt.Sprint(a[k]) != fmt.Sprint(v) {
+				diff = append(diff, fmt.Sprintf("%s: %v -> %v", k, a[k], v))
+			}
+		}
+		sort.Strings(diff)
+		return fmt.Errorf("quickstart: %s was made with other options (%s); use another --output-path or delete it", o.Output, strings.Join(diff, ", "))
 	}
 	return nil
 }

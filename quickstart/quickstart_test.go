@@ -103,6 +103,11 @@ func TestShortPipeline(t *testing.T) {
 	if again.Tau(3) != res.Tau(3) || again.Checkpoint != res.Checkpoint || again.Rows != res.Rows {
 		t.Errorf("re-run summary differs: τ %v vs %v, %s vs %s", again.Tau(3), res.Tau(3), again.Checkpoint, res.Checkpoint)
 	}
+	// Other options on the same folder are refused, naming what changed.
+	o.Epochs++
+	if _, err := Run(context.Background(), o); err == nil || !strings.Contains(err.Error(), "Epochs: 6 -> 7") {
+		t.Errorf("changed options: %v", err)
+	}
 }
 
 // A stage interrupted before it records completion is redone on the next

@@ -236,13 +236,13 @@ func (o *Options) check() error {
 // refuses a re-run with different ones: completed stages would otherwise be
 // reused silently with the old settings.
 func checkOptions(o Options) error {
-	o.Log = nil
+	p := filepath.Join(o.Output, "options.json")
+	o.Log, o.Output = nil, "" // the folder may be named differently next time
 	cur, err := json.MarshalIndent(o, "", "  ")
 	if err != nil {
 		return err
 	}
 	cur = append(cur, '\n')
-	p := filepath.Join(o.Output, "options.json")
 	old, err := os.ReadFile(p)
 	if errors.Is(err, os.ErrNotExist) {
 		return safetensors.WriteAtomic(p, cur)
@@ -261,7 +261,7 @@ func checkOptions(o Options) error {
 			}
 		}
 		sort.Strings(diff)
-		return fmt.Errorf("quickstart: %s was made with other options (%s); use another --output-path or delete it", o.Output, strings.Join(diff, ", "))
+		return fmt.Errorf("quickstart: %s was made with other options (%s); use another --output-path or delete it", filepath.Dir(p), strings.Join(diff, ", "))
 	}
 	return nil
 }

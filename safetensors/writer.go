@@ -207,6 +207,21 @@ func (c *countWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
+// ReadFrom lets io.Copy from a file range reach the output file's ReadFrom
+// (copy_file_range on Linux), so converting a checkpoint copies tensor bytes
+// inside the kernel instead of through user space.
+func (c *countWriter) ReadFrom(r io.Reader) (int64, error) {
+	rf, ok := c.w.(io.ReaderFrom)
+	lr, isLimited := r.(*io.LimitedReader)
+	if !ok || !isLimited || lr.N > c.limit-c.n {
+		// The plain path: Write checks every chunk against the limit.
+		return io.Copy(struct{ io.Writer }{c}, r)
+	}
+	n, err := rf.ReadFrom(lr)
+	c.n += n
+	return n, err
+}
+
 func writeTensor(w io.Writer, t *Tensor, n int64) error {
 	if t.Data != nil {
 		_, err := w.Write(t.Data)
@@ -281,6 +296,17 @@ var writebackEnabled = true
 func (w *writebackWriter) Write(p []byte) (int, error) {
 	n, err := w.f.Write(p)
 	w.off += int64(n)
+	if writebackEnabled && w.off-w.started >= writebackChunk {
+		startWriteback(w.f, w.started, w.off-w.started)
+		w.started = w.off
+	}
+	return n, err
+}
+
+// ReadFrom passes file ranges to the file's own ReadFrom (copy_file_range).
+func (w *writebackWriter) ReadFrom(r io.Reader) (int64, error) {
+	n, err := w.f.ReadFrom(r)
+	w.off += n
 	if writebackEnabled && w.off-w.started >= writebackChunk {
 		startWriteback(w.f, w.started, w.off-w.started)
 		w.started = w.off

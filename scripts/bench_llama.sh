@@ -64,6 +64,6 @@ for f, label in (("prefill_tokens_per_s", "prefill"), ("decode_tokens_per_s", "d
           % (label, med("go", f) / med("torch2", f), med("go", f) / best, med("gof32", f) / best))
 print("Go (bf16) decode streams %.2f GB/s (weights + KV cache) = %.0f%% of measured copy bandwidth %.2f GB/s (read+write bytes),"
       % (med("go", "decode_gb_per_s"), 100 * med("go", "decode_bandwidth_fraction"), med("go", "copy_gb_per_s")))
-print("  = %.0f%% of the streaming-read bandwidth %.2f GB/s of the decode kernel over a 512 MiB matrix"
+print("  = %.0f%% of the streaming-read bandwidth %.2f GB/s of the decode kernel over a 1 GiB matrix"
       % (100 * med("go", "decode_read_fraction"), med("go", "read_gb_per_s")))
 PY

@@ -61,6 +61,10 @@ func (s *KVAttnShape) check(q, k, v, o []float32) {
 // q, out (T, NH, HD); k, v (Past+T, KVH, HD) with row stride LDK.
 func AttentionKVForward(out, q, k, v []float32, sh KVAttnShape) {
 	sh.check(q, k, v, out)
+	if sh.T >= kvBlockMin {
+		attentionKVBlocked(out, q, k, v, sh)
+		return
+	}
 	j := kvAttnPool.Get().(*kvAttnJob)
 	j.out, j.q, j.k, j.v, j.sh = out, q, k, v, sh
 	j.items = sh.T * sh.KVH
@@ -115,6 +119,52 @@ func (j *kvAttnJob) run(part int) {
 			}
 		}
 	}
+}
+
+// kvBlockMin is the query count from which AttentionKVForward computes
+// score blocks with Sgemm (a long extension of a cached sequence, such as a
+// second chat turn) instead of one dot product per key.
+const kvBlockMin = 16
+
+// attentionKVBlocked: for each head and block of attnBQ queries, the scores
+// against every key the block may see come from one Sgemm, are masked and
+// normalised row by row, and multiply V in a second Sgemm.
+func attentionKVBlocked(out, q, k, v []float32, sh KVAttnShape) {
+	T, NH, KVH, HD := sh.T, sh.NH, sh.KVH, sh.HD
+	ldq, ldk := NH*HD, sh.ldk()
+	group := NH / KVH
+	scale := sh.scale()
+	nqb := (T + attnBQ - 1) / attnBQ
+	ParallelFor(NH*nqb, 1, func(lo, hi int) {
+		for it := lo; it < hi; it++ {
+			h, qb := it/nqb, it%nqb
+			g := h / group
+			q0 := qb * attnBQ
+			q1 := min(q0+attnBQ, T)
+			nq := q1 - q0
+			k0, _ := sh.keyRange(q0)
+			_, k1 := sh.keyRange(q1 - 1)
+			nk := k1 - k0
+			sb := getScratch(nq * nk)
+			sc := *sb
+			// sc (nq, nk) = scale · Q_blk · K[k0:k1]ᵀ
+			Sgemm(false, true, nq, nk, HD, scale, q[q0*ldq+h*HD:], ldq, k[k0*ldk+g*HD:], ldk, 0, sc, nk)
+			ninf := float32(math.Inf(-1))
+			for i := 0; i < nq; i++ {
+				row := sc[i*nk : (i+1)*nk]
+				a, b := sh.keyRange(q0 + i)
+				for j := range row {
+					if kj := k0 + j; kj < a || kj >= b {
+						row[j] = ninf
+					}
+				}
+				softmaxRow(row, row)
+			}
+			// O_blk = P · V[k0:k1]
+			Sgemm(false, false, nq, HD, nk, 1, sc, nk, v[k0*ldk+g*HD:], ldk, 0, out[q0*ldq+h*HD:], ldq)
+			putScratch(sb)
+		}
+	})
 }
 
 // AttentionKVRef is the plain reference for AttentionKVForward, in float64.

@@ -14,6 +14,10 @@ func TestAttentionKVForward(t *testing.T) {
 		{T: 4, Past: 30, NH: 4, KVH: 1, HD: 32, Window: 8},
 		{T: 3, Past: 10, NH: 2, KVH: 2, HD: 33, Window: 1, LDK: 70},
 		{T: 2, Past: 5, NH: 2, KVH: 1, HD: 16, Scale: 0.3},
+		{T: 16, Past: 0, NH: 2, KVH: 1, HD: 16},
+		{T: 40, Past: 100, NH: 4, KVH: 2, HD: 32},
+		{T: 150, Past: 70, NH: 2, KVH: 2, HD: 24, Window: 50},
+		{T: 70, Past: 3, NH: 3, KVH: 1, HD: 8, Window: 1, LDK: 20},
 	}
 	for _, sh := range cases {
 		t.Run(fmt.Sprintf("%+v", sh), func(t *testing.T) {
@@ -50,7 +54,7 @@ func TestAttentionKVMatchesTraining(t *testing.T) {
 }
 
 func TestLinearRowsForward(t *testing.T) {
-	for _, sh := range [][3]int{{1, 64, 10}, {3, 100, 37}, {4, 768, 300}, {1, 31, 5}, {2, 17, 1}} {
+	for _, sh := range [][3]int{{1, 64, 10}, {3, 100, 37}, {4, 768, 300}, {1, 31, 5}, {2, 17, 1}, {4, 70, 9}, {5, 16, 3}, {7, 15, 4}, {8, 200, 11}, {6, 48, 5}} {
 		n, in, out := sh[0], sh[1], sh[2]
 		r := newRand(uint64(in))
 		x, w, b := randn(r, n*in, 1), randn(r, out*in, 1), randn(r, out, 1)

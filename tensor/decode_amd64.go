@@ -14,3 +14,9 @@ var useVecDot = hasAVX2
 
 //go:noescape
 func dotBF16AVX2(a *float32, w *uint16, n int) float32
+
+//go:noescape
+func dot4AVX2(x *float32, ldx int, w *float32, n int, out *float32)
+
+//go:noescape
+func dot4BF16AVX2(x *float32, ldx int, w *uint16, n int, out *float32)

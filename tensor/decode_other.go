@@ -9,3 +9,11 @@ func dotAVX2(a, b *float32, n int) float32 { panic("tensor: no vector dot in thi
 func axpyAVX2(a float32, x, y *float32, n int) { panic("tensor: no vector axpy in this build") }
 
 func dotBF16AVX2(a *float32, w *uint16, n int) float32 { panic("tensor: no vector dot in this build") }
+
+func dot4AVX2(x *float32, ldx int, w *float32, n int, out *float32) {
+	panic("tensor: no vector dot in this build")
+}
+
+func dot4BF16AVX2(x *float32, ldx int, w *uint16, n int, out *float32) {
+	panic("tensor: no vector dot in this build")
+}

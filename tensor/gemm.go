@@ -99,8 +99,8 @@ func scaleC(m, n int, beta float32, c []float32, ldc int) {
 }
 
 // gemmJob is one Sgemm call: its arguments, its packing buffers and the
-// state of the phase the workers run. Pooled so that a steady stream of Sgemm
-// calls does not allocate.
+// state of the phase the workers run. Reused (gemmJobs) so that a steady
+// stream of Sgemm calls does not allocate.
 type gemmJob struct {
 	kern           *gemmKernel
 	threads        int
@@ -126,7 +126,38 @@ type gemmJob struct {
 	wg               sync.WaitGroup
 }
 
-var gemmPool sync.Pool
+// gemmJobs keeps finished jobs with their packing buffers. Unlike a
+// sync.Pool it survives garbage collections, so that a training loop that
+// allocates elsewhere does not make every GEMM reallocate (and fault in)
+// megabytes of buffers.
+var gemmJobs freeList[gemmJob]
+
+// freeList is a small stack of reusable objects, bounded by the number of
+// concurrent users GOMAXPROCS allows.
+type freeList[T any] struct {
+	mu    sync.Mutex
+	items []*T
+}
+
+func (f *freeList[T]) get() *T {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if n := len(f.items); n > 0 {
+		x := f.items[n-1]
+		f.items[n-1] = nil
+		f.items = f.items[:n-1]
+		return x
+	}
+	return new(T)
+}
+
+func (f *freeList[T]) put(x *T) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.items) < 2*runtime.GOMAXPROCS(0)+2 {
+		f.items = append(f.items, x)
+	}
+}
 
 func (j *gemmJob) reserve(workers, kc, ncPanels int) {
 	nb := kc * ncPanels * j.kern.nr
@@ -259,10 +290,7 @@ func sgemm(kern *gemmKernel, threads int, transA, transB bool, m, n, k int, alph
 		threads = min(threads, ncPanelsMax)
 	}
 
-	j, _ := gemmPool.Get().(*gemmJob)
-	if j == nil {
-		j = new(gemmJob)
-	}
+	j := gemmJobs.get()
 	j.kern, j.threads = kern, threads
 	j.transA, j.transB = transA, transB
 	j.m, j.n, j.k = m, n, k
@@ -304,7 +332,7 @@ func sgemm(kern *gemmKernel, threads int, transA, transB bool, m, n, k int, alph
 		}
 	}
 	j.a, j.b, j.c = nil, nil, nil
-	gemmPool.Put(j)
+	gemmJobs.put(j)
 }
 
 // gemmBlock computes rows [i0,i1) × column panels [q0,q1) of the jc block of

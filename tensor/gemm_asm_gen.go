@@ -69,7 +69,7 @@ func kernel(name, reg string, mr, nv, lanes int, zero string) {
 	// Prefetch the B panel (streamed from L2) a few steps ahead; the A
 	// panel stays in L1.
 	for off := 0; off < unroll*bStep; off += 64 {
-		p("\tPREFETCHT0 %d(DI)", 2*unroll*bStep+off)
+		p("\tPREFETCHT0 %d(DI)", 4*unroll*bStep+off)
 	}
 	for s := 0; s < unroll; s++ {
 		step(s)

@@ -39,16 +39,13 @@ func SgemmStridedBatched(transA, transB bool, m, n, k int, alpha float32, a []fl
 		}
 		return
 	}
-	j, _ := batchPool.Get().(*batchJob)
-	if j == nil {
-		j = new(batchJob)
-	}
+	j := batchJobs.get()
 	*j = batchJob{kern: kern, threads: threads, transA: transA, transB: transB, m: m, n: n, k: k,
 		alpha: alpha, beta: beta, a: a, b: b, c: c, lda: lda, ldb: ldb, ldc: ldc,
 		strideA: strideA, strideB: strideB, strideC: strideC, batch: batch}
 	parallel(threads, j, &j.wg)
 	j.a, j.b, j.c = nil, nil, nil
-	batchPool.Put(j)
+	batchJobs.put(j)
 }
 
 type batchJob struct {
@@ -64,7 +61,7 @@ type batchJob struct {
 	wg                        sync.WaitGroup
 }
 
-var batchPool sync.Pool
+var batchJobs freeList[batchJob]
 
 func (j *batchJob) run(w int) {
 	lo, hi := split(j.batch, j.threads, w)

@@ -224,19 +224,67 @@ func TestSgemmPanicsOnShortSlices(t *testing.T) {
 	}
 }
 
-func TestSgemmNoAllocs(t *testing.T) {
-	if raceEnabled {
-		t.Skip("sync.Pool drops entries at random under the race detector")
+// TestGemmJobsSurviveGC: the packing buffers are kept across garbage
+// collections (a sync.Pool would drop them, and a training loop that
+// allocates elsewhere would reallocate megabytes per GEMM).
+func TestGemmJobsSurviveGC(t *testing.T) {
+	r := rand.New(rand.NewPCG(15, 16))
+	n := 200
+	a, b, c := randSlice(r, n*n), randSlice(r, n*n), make([]float32, n*n)
+	Sgemm(false, false, n, n, n, 1, a, n, b, n, 0, c, n)
+	gemmJobs.mu.Lock()
+	if len(gemmJobs.items) == 0 {
+		gemmJobs.mu.Unlock()
+		t.Fatal("no job kept after Sgemm")
 	}
+	j := gemmJobs.items[len(gemmJobs.items)-1]
+	bp := &j.bp[:1][0]
+	gemmJobs.mu.Unlock()
+	runtime.GC()
+	runtime.GC()
+	got := gemmJobs.get()
+	defer gemmJobs.put(got)
+	if got != j || &got.bp[:1][0] != bp {
+		t.Error("the kept job or its B buffer did not survive two collections")
+	}
+}
+
+func TestSgemmNoAllocs(t *testing.T) {
 	r := rand.New(rand.NewPCG(9, 10))
 	n := 256
 	a, b, c := randSlice(r, n*n), randSlice(r, n*n), make([]float32, n*n)
-	Sgemm(false, false, n, n, n, 1, a, n, b, n, 0, c, n)
-	allocs := testing.AllocsPerRun(10, func() {
-		Sgemm(false, true, n, n, n, 1, a, n, b, n, 0, c, n)
-	})
-	if allocs > 0 {
-		t.Errorf("Sgemm allocates %v times per call in steady state", allocs)
+	q, k, s := randSlice(r, 64*4*16), randSlice(r, 64*4*16), make([]float32, 4*64*64)
+	gemm := func() { Sgemm(false, true, n, n, n, 1, a, n, b, n, 0, c, n) }
+	batched := func() { SgemmStridedBatched(false, true, 64, 64, 16, 1, q, 64, 16, k, 64, 16, 0, s, 64, 64*64, 4) }
+	// One worker (testing.AllocsPerRun sets GOMAXPROCS to 1): exactly none.
+	gemm()
+	batched()
+	if got := testing.AllocsPerRun(10, gemm); got != 0 {
+		t.Errorf("Sgemm (1 worker) allocates %v times per call", got)
+	}
+	if got := testing.AllocsPerRun(10, batched); got != 0 {
+		t.Errorf("SgemmStridedBatched (1 worker) allocates %v times per call", got)
+	}
+	// Two workers: MemStats also counts the runtime's own background
+	// allocations (timers, scavenger), so allow a fraction per call; an
+	// allocation of ours would be at least one per call.
+	defer setMaxProcs(2)()
+	allocsPer := func(f func()) float64 {
+		f()
+		var m0, m1 runtime.MemStats
+		const runs = 20
+		runtime.ReadMemStats(&m0)
+		for i := 0; i < runs; i++ {
+			f()
+		}
+		runtime.ReadMemStats(&m1)
+		return float64(m1.Mallocs-m0.Mallocs) / runs
+	}
+	if got := allocsPer(gemm); got >= 1 {
+		t.Errorf("Sgemm (2 workers) allocates %v times per call", got)
+	}
+	if got := allocsPer(batched); got >= 1 {
+		t.Errorf("SgemmStridedBatched (2 workers) allocates %v times per call", got)
 	}
 }
 

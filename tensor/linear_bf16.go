@@ -60,15 +60,33 @@ var linBF16Pool = sync.Pool{New: func() any { return new(linBF16Job) }}
 
 func (j *linBF16Job) run(part int) {
 	lo, hi := split(j.out, j.parts, part)
-	in, out := j.in, j.out
+	in, out, n, x, y := j.in, j.out, j.n, j.x, j.y
+	m4 := 0
+	if useVecDot && in >= 16 && n >= 4 {
+		m4 = in &^ 15
+	}
+	var acc [4]float32
 	for o := lo; o < hi; o++ {
 		wr := j.w[o*in : (o+1)*in]
 		var bv float32
 		if j.b != nil {
 			bv = j.b[o]
 		}
-		for i := 0; i < j.n; i++ {
-			j.y[i*out+o] = dotBF16(j.x[i*in:(i+1)*in], wr) + bv
+		i := 0
+		if m4 > 0 {
+			for ; i+4 <= n; i += 4 {
+				dot4BF16AVX2(&x[i*in], in, &wr[0], m4, &acc[0])
+				for r := 0; r < 4; r++ {
+					s := acc[r]
+					if m4 < in {
+						s += dotBF16Scalar(x[(i+r)*in+m4:(i+r+1)*in], wr[m4:])
+					}
+					y[(i+r)*out+o] = s + bv
+				}
+			}
+		}
+		for ; i < n; i++ {
+			y[i*out+o] = dotBF16(x[i*in:(i+1)*in], wr) + bv
 		}
 	}
 }
@@ -84,18 +102,25 @@ func dotBF16(a []float32, w []uint16) float32 {
 		s = dotBF16AVX2(&a[0], &w[0], m)
 	}
 	if m < n {
-		var s0, s1, s2, s3 float32
-		j := m
-		for ; j+4 <= n; j += 4 {
-			s0 += a[j] * BF16ToFloat32(w[j])
-			s1 += a[j+1] * BF16ToFloat32(w[j+1])
-			s2 += a[j+2] * BF16ToFloat32(w[j+2])
-			s3 += a[j+3] * BF16ToFloat32(w[j+3])
-		}
-		for ; j < n; j++ {
-			s0 += a[j] * BF16ToFloat32(w[j])
-		}
-		s += (s0 + s1) + (s2 + s3)
+		s += dotBF16Scalar(a[m:], w[m:])
 	}
 	return s
+}
+
+// dotBF16Scalar is the portable dot, summed like dot.
+func dotBF16Scalar(a []float32, w []uint16) float32 {
+	n := len(a)
+	w = w[:n]
+	var s0, s1, s2, s3 float32
+	j := 0
+	for ; j+4 <= n; j += 4 {
+		s0 += a[j] * BF16ToFloat32(w[j])
+		s1 += a[j+1] * BF16ToFloat32(w[j+1])
+		s2 += a[j+2] * BF16ToFloat32(w[j+2])
+		s3 += a[j+3] * BF16ToFloat32(w[j+3])
+	}
+	for ; j < n; j++ {
+		s0 += a[j] * BF16ToFloat32(w[j])
+	}
+	return (s0 + s1) + (s2 + s3)
 }

@@ -19,7 +19,7 @@ func toBF16(x []float32) ([]uint16, []float32) {
 // TestLinearBF16Forward: bf16 weights give the results of their float32
 // widening, bit for bit on the streamed path (same summation order).
 func TestLinearBF16Forward(t *testing.T) {
-	for _, sh := range [][3]int{{1, 64, 10}, {3, 100, 37}, {8, 768, 300}, {1, 31, 5}, {9, 70, 33}, {20, 64, 64}} {
+	for _, sh := range [][3]int{{1, 64, 10}, {3, 100, 37}, {8, 768, 300}, {1, 31, 5}, {9, 70, 33}, {20, 64, 64}, {4, 70, 9}, {5, 16, 3}, {7, 15, 4}, {6, 200, 11}} {
 		n, in, out := sh[0], sh[1], sh[2]
 		r := newRand(uint64(in + n))
 		x, bias := randn(r, n*in, 1), randn(r, out, 1)

@@ -47,15 +47,34 @@ var linRowsPool = sync.Pool{New: func() any { return new(linRowsJob) }}
 
 func (j *linRowsJob) run(part int) {
 	lo, hi := split(j.out, j.parts, part)
-	in, out := j.in, j.out
+	in, out, n, x, y := j.in, j.out, j.n, j.x, j.y
+	m4 := 0 // columns the four-row kernel covers
+	if useVecDot && in >= 16 && n >= 4 {
+		m4 = in &^ 15
+	}
+	var acc [4]float32
 	for o := lo; o < hi; o++ {
 		wr := j.w[o*in : (o+1)*in]
 		var bv float32
 		if j.b != nil {
 			bv = j.b[o]
 		}
-		for i := 0; i < j.n; i++ {
-			j.y[i*out+o] = dotVec(j.x[i*in:(i+1)*in], wr) + bv
+		i := 0
+		if m4 > 0 {
+			// Four rows of x per pass over the weight row.
+			for ; i+4 <= n; i += 4 {
+				dot4AVX2(&x[i*in], in, &wr[0], m4, &acc[0])
+				for r := 0; r < 4; r++ {
+					s := acc[r]
+					if m4 < in {
+						s += dot(x[(i+r)*in+m4:(i+r+1)*in], wr[m4:])
+					}
+					y[(i+r)*out+o] = s + bv
+				}
+			}
+		}
+		for ; i < n; i++ {
+			y[i*out+o] = dotVec(x[i*in:(i+1)*in], wr) + bv
 		}
 	}
 }

@@ -2,4 +2,6 @@
 
 package tensor
 
+// raceEnabled: the race detector is on (tests that count allocations or
+// time things adjust).
 const raceEnabled = false

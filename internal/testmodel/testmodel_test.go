@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/speculators-go/speculators/chat"
@@ -89,4 +90,14 @@ func TestWriteDeterministicAndSharded(t *testing.T) {
 		}
 		ck.Close()
 	}
+}
+
+// spell renders bytes in the byte-level alphabet (for tests).
+func spell(s string) string {
+	bc := byteChars()
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		b.WriteRune(bc[s[i]])
+	}
+	return b.String()
 }

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
-	"strings"
 
 	"github.com/speculators-go/speculators/safetensors"
 )
@@ -127,14 +126,4 @@ func WriteTokenizer(dir string) error {
 		return fmt.Errorf("testmodel: %w", err)
 	}
 	return nil
-}
-
-// spell renders bytes in the byte-level alphabet (for tests).
-func spell(s string) string {
-	bc := byteChars()
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		b.WriteRune(bc[s[i]])
-	}
-	return b.String()
 }

@@ -53,3 +53,23 @@ func benchModel(b *testing.B) *Model {
 	}
 	return loadTiny(b, testmodel.Tiny("llama"))
 }
+
+// BenchmarkVerify times the verification pass of speculative decoding:
+// five draft tokens appended at context 128 with logits for each, then
+// rolled back.
+func BenchmarkVerify(b *testing.B) {
+	m := benchModel(b)
+	s := m.NewState(1)
+	s.Reserve(0, 256)
+	if _, err := s.ForwardSeq(0, seqIDs(128, 1, m.V()), ForwardOptions{}); err != nil {
+		b.Fatal(err)
+	}
+	draft := seqIDs(5, 2, m.V())
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := s.ForwardSeq(0, draft, ForwardOptions{Logits: LogitsAll, Capture: []int{1, 2, 3}}); err != nil {
+			b.Fatal(err)
+		}
+		s.Truncate(0, 128)
+	}
+}

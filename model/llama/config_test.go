@@ -62,6 +62,16 @@ func TestConfigResolve(t *testing.T) {
 	if !equalInts(c.EOS, []int{5, 7}) {
 		t.Errorf("eos %v", c.EOS)
 	}
+	// transformers ≥ 5 spells RoPE as rope_parameters, theta included.
+	c, err = ParseConfig(tinyConfig(t, "llama", func(m map[string]any) {
+		delete(m, "rope_theta")
+		delete(m, "rope_scaling")
+		m["rope_parameters"] = map[string]any{"rope_type": "llama3", "rope_theta": 500000.0, "factor": 8.0,
+			"low_freq_factor": 1.0, "high_freq_factor": 4.0, "original_max_position_embeddings": 64}
+	}), "x")
+	if err != nil || c.Rope.Theta != 500000 || c.Rope.Scaling == nil || c.Rope.Scaling.RopeType != "llama3" {
+		t.Errorf("rope_parameters: %v %+v", err, c)
+	}
 	if got := DefaultAuxLayers(32); !equalInts(got, []int{2, 16, 29}) {
 		t.Errorf("aux ids %v", got)
 	}

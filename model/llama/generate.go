@@ -55,7 +55,9 @@ func Generate(st *State, prompt []int32, opt GenerateOptions) ([]int32, Generate
 	if smp == nil {
 		smp, _ = sample.New(sample.Params{})
 	}
-	st.Reserve(0, len(prompt)+opt.MaxTokens)
+	// Room for the whole generation up front (bounded: a huge --max-tokens
+	// that ends early at EOS must not allocate its cache; Forward grows it).
+	st.Reserve(0, len(prompt)+min(opt.MaxTokens, 4096))
 	stats.PromptTokens = len(prompt)
 	t0 := time.Now()
 	out, err := st.ForwardSeq(0, prompt, ForwardOptions{Logits: LogitsLast})

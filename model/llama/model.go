@@ -131,8 +131,9 @@ func LoadWith(dir string, opt LoadOptions) (*Model, error) {
 	return m, nil
 }
 
-// tensorSource is what FromCheckpoint reads weights from.
-type tensorSource interface {
+// TensorSource is what FromCheckpoint reads weights from: a
+// *safetensors.Checkpoint or *safetensors.File.
+type TensorSource interface {
 	Info(name string) (safetensors.TensorInfo, bool)
 	ReadFloat32(name string, dst []float32) error
 	Bytes(name string) ([]byte, error)
@@ -146,11 +147,11 @@ type wantTensor struct {
 }
 
 // FromCheckpoint builds a Model from a resolved config and open weights.
-func FromCheckpoint(cfg *Config, src tensorSource) (*Model, error) {
+func FromCheckpoint(cfg *Config, src TensorSource) (*Model, error) {
 	return fromCheckpoint(cfg, src, LoadOptions{})
 }
 
-func fromCheckpoint(cfg *Config, src tensorSource, opt LoadOptions) (*Model, error) {
+func fromCheckpoint(cfg *Config, src TensorSource, opt LoadOptions) (*Model, error) {
 	m := &Model{Config: cfg}
 	H, V, I := cfg.HiddenSize, cfg.VocabSize, cfg.IntermediateSize
 	qd, kvd, hd := cfg.NumAttentionHeads*cfg.HeadDim, cfg.KVHeads*cfg.HeadDim, cfg.HeadDim

@@ -333,9 +333,6 @@ func (s *State) Forward(tokens [][]int32, opt ForwardOptions) (*Output, error) {
 		tensor.LinearAuto(out.Logits, xn, m.LMHead, nil, T, H, V)
 	case LogitsLast:
 		xl := w.xn[:B*H]
-		if B > T {
-			clear(xl)
-		}
 		for b := 0; b < B; b++ {
 			if n := out.Offsets[b+1] - out.Offsets[b]; n > 0 {
 				r := out.Offsets[b+1] - 1

@@ -216,3 +216,74 @@ func TestForwardErrors(t *testing.T) {
 		t.Error("failed forward changed the cache")
 	}
 }
+
+// TestConcurrentStates: States over one shared Model run in parallel
+// goroutines with the results of running alone.
+func TestConcurrentStates(t *testing.T) {
+	m := loadTiny(t, testmodel.Tiny("qwen2"))
+	opt := ForwardOptions{Logits: LogitsAll, Capture: []int{2}}
+	want := make([][]float32, 4)
+	for g := range want {
+		out, err := m.NewState(1).ForwardSeq(0, seqIDs(9, g, m.V()), opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want[g] = append([]float32(nil), out.Logits...)
+	}
+	errs := make(chan error, len(want))
+	for g := range want {
+		go func() {
+			s := m.NewState(1)
+			ids := seqIDs(9, g, m.V())
+			if _, err := s.ForwardSeq(0, ids[:4], opt); err != nil {
+				errs <- err
+				return
+			}
+			out, err := s.ForwardSeq(0, ids[4:], opt)
+			if err != nil {
+				errs <- err
+				return
+			}
+			V := m.V()
+			for i, v := range out.Logits {
+				if d := v - want[g][4*V+i]; d > 1e-4 || d < -1e-4 {
+					errs <- fmt.Errorf("goroutine %d: logit %d = %g, want %g", g, i, v, want[g][4*V+i])
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range want {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+// TestLongPrefillBlocks: past the attention kernel's block sizes (64
+// queries, 128 keys), with and without a window, a long prefill followed by
+// decode steps and a multi-token extension equals one full prefill.
+func TestLongPrefillBlocks(t *testing.T) {
+	for _, w := range []int{0, 70} {
+		o := testmodel.Tiny("mistral")
+		o.SlidingWindow = w
+		m := loadTiny(t, o)
+		ids := seqIDs(300, 3, m.V())
+		opt := ForwardOptions{Logits: LogitsAll}
+		fo, err := m.NewState(1).ForwardSeq(0, ids, opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := append([]float32(nil), fo.Logits...)
+		s := m.NewState(1)
+		V := m.V()
+		for _, st := range [][2]int{{0, 200}, {200, 201}, {201, 202}, {202, 290}, {290, 300}} {
+			out, err := s.ForwardSeq(0, ids[st[0]:st[1]], opt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			closeRel(t, fmt.Sprint("window ", w, " steps ", st), out.Logits, want[st[0]*V:st[1]*V], 1e-5)
+		}
+	}
+}

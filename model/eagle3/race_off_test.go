@@ -1,0 +1,5 @@
+//go:build !race
+
+package eagle3
+
+const raceEnabled = false

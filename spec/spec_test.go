@@ -1,0 +1,430 @@
+package spec
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"gonum.org/v1/gonum/stat/distuv"
+
+	"github.com/speculators-go/speculators/internal/testckpt"
+	"github.com/speculators-go/speculators/internal/testmodel"
+	"github.com/speculators-go/speculators/model/eagle3"
+	"github.com/speculators-go/speculators/model/llama"
+	"github.com/speculators-go/speculators/safetensors"
+	"github.com/speculators-go/speculators/sample"
+)
+
+func loadTiny(t testing.TB, o testmodel.Options, name string) (*llama.Model, string) {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), name)
+	if err := testmodel.Write(dir, o); err != nil {
+		t.Fatal(err)
+	}
+	m, err := llama.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m, dir
+}
+
+// randomEagle3 builds an untrained EAGLE-3 draft for verifier v with a
+// reduced draft vocabulary (d2t): a deliberately bad draft.
+func randomEagle3(t testing.TB, v *llama.Model, aux []int, vd int) *eagle3.Model {
+	t.Helper()
+	o := testckpt.Tiny()
+	o.Hidden, o.Heads, o.KVHeads, o.HeadDim, o.Intermediate = v.H(), 4, 2, 16, 2*v.H()
+	o.Vocab, o.DraftVocab, o.AuxIDs = v.V(), vd, aux
+	o.DType = safetensors.F32
+	cfg, err := testckpt.Config(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := eagle3.New(cfg, eagle3.Options{Seed: 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if vd != v.V() {
+		d2t, t2d := testckpt.VocabMap(v.V(), vd, 3)
+		if err := m.SetVocab(d2t, t2d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := m.SetVerifierWeights(v.Embed, v.LMHead, v.Norm); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func randomPrompts(n, maxLen, V int, seed uint64) [][]int32 {
+	rng := rand.New(rand.NewPCG(seed, 1))
+	ps := make([][]int32, n)
+	for i := range ps {
+		p := make([]int32, 1+rng.IntN(maxLen))
+		for j := range p {
+			p[j] = int32(rng.IntN(V))
+		}
+		ps[i] = p
+	}
+	return ps
+}
+
+// TestGreedyIdentical: at temperature 0 the speculative output equals the
+// verifier's greedy decoding token for token, for every k = 1..8, with a
+// perfect draft (the verifier itself), a bad draft LM and an untrained
+// EAGLE-3 draft, and the metric identities hold.
+func TestGreedyIdentical(t *testing.T) {
+	v, _ := loadTiny(t, testmodel.Tiny("llama"), "verifier")
+	bo := testmodel.Tiny("llama")
+	bo.Seed, bo.Layers = 99, 2
+	bad, _ := loadTiny(t, bo, "bad")
+	const maxTokens = 20
+	prompts := randomPrompts(8, 12, v.V(), 1)
+	want := make([][]int32, len(prompts))
+	for i, p := range prompts {
+		g, _, err := llama.Generate(v.NewState(1), p, llama.GenerateOptions{MaxTokens: maxTokens})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want[i] = g
+	}
+	maxLen := 12 + maxTokens + 16
+	e3, err := NewEagle3(randomEagle3(t, v, []int{1, 2, 4}, 96), v.N(), maxLen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	drafters := []struct {
+		name    string
+		d       Drafter
+		perfect bool
+	}{
+		{"self", NewLM(v, v.V()), true},
+		{"bad-lm", NewLM(bad, v.V()), false},
+		{"eagle3-untrained", e3, false},
+	}
+	for _, dc := range drafters {
+		eng, err := New(v.NewState(1), dc.d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k := 1; k <= 8; k++ {
+			var total Stats
+			for i, p := range prompts {
+				got, st, err := eng.Generate(p, Options{K: k, MaxTokens: maxTokens})
+				if err != nil {
+					t.Fatalf("%s k=%d prompt %d: %v", dc.name, k, i, err)
+				}
+				if !slices.Equal(got, want[i]) {
+					t.Fatalf("%s k=%d prompt %d:\n got %v\nwant %v", dc.name, k, i, got, want[i])
+				}
+				total.Add(st)
+			}
+			checkIdentities(t, &total)
+			if dc.perfect && total.Tau() != float64(k+1) {
+				t.Errorf("%s k=%d: τ = %g, want %d for the verifier drafting for itself", dc.name, k, total.Tau(), k+1)
+			}
+			if !dc.perfect && total.Tau() >= float64(k+1) {
+				t.Errorf("%s k=%d: τ = %g for a bad draft", dc.name, k, total.Tau())
+			}
+		}
+	}
+}
+
+func checkIdentities(t *testing.T, s *Stats) {
+	t.Helper()
+	sum := 1.0
+	for _, a := range s.PerPosition() {
+		sum += a
+	}
+	if math.Abs(sum-s.Tau()) > 1e-12 {
+		t.Errorf("τ = %g but 1 + Σ per-position acceptance = %g", s.Tau(), sum)
+	}
+	if r := (s.Tau() - 1) / float64(s.K); math.Abs(r-s.AcceptanceRate()) > 1e-12 {
+		t.Errorf("acceptance rate %g, (τ−1)/k = %g", s.AcceptanceRate(), r)
+	}
+	for i := 1; i < len(s.AcceptedAt); i++ {
+		if s.AcceptedAt[i] > s.AcceptedAt[i-1] {
+			t.Errorf("position %d accepted %d times, more than position %d (%d)", i, s.AcceptedAt[i], i-1, s.AcceptedAt[i-1])
+		}
+	}
+}
+
+// markov is a scripted model on a tiny vocabulary: next-token
+// distributions depend on the previous token only.
+type markov [][]float32
+
+func randomMarkov(V int, rng *rand.Rand, sharp float64) markov {
+	m := make(markov, V)
+	for a := range m {
+		row := make([]float32, V)
+		var s float64
+		for b := range row {
+			x := math.Exp(sharp * rng.NormFloat64())
+			row[b] = float32(x)
+			s += x
+		}
+		for b := range row {
+			row[b] /= float32(s)
+		}
+		m[a] = row
+	}
+	return m
+}
+
+// TestRejectionSamplingLossless: sequences of 4 tokens generated by
+// speculative sampling (k = 3, verifier and draft scripted as Markov
+// chains on 4 tokens) follow the verifier's distribution. A chi-square test
+// over the 256 sequences with 40000 samples must not reject at
+// significance 0.001, for a good draft (near the verifier), a bad draft
+// (unrelated) and a draft with zeros where the verifier has mass. As a
+// check of the test's power, the draft's own distribution is rejected.
+func TestRejectionSamplingLossless(t *testing.T) {
+	const V, L, K, N = 4, 4, 3, 40000
+	rng := rand.New(rand.NewPCG(5, 5))
+	p := randomMarkov(V, rng, 1)
+	good := make(markov, V)
+	for a := range good {
+		good[a] = slices.Clone(p[a])
+		for b := range good[a] {
+			good[a][b] = 0.8*good[a][b] + 0.2/V
+		}
+	}
+	bad := randomMarkov(V, rng, 1.5)
+	holes := make(markov, V)
+	for a := range holes {
+		holes[a] = make([]float32, V)
+		holes[a][(a+1)%V] = 0.7
+		holes[a][(a+2)%V] = 0.3
+	}
+	const start = 0
+	exact := make([]float64, int(math.Pow(V, L)))
+	for s := range exact {
+		pr, prev := 1.0, start
+		for i, x := 0, s; i < L; i, x = i+1, x/V {
+			tok := x % V
+			pr *= float64(p[prev][tok])
+			prev = tok
+		}
+		exact[s] = pr
+	}
+	crit := distuv.ChiSquared{K: float64(len(exact) - 1)}.Quantile(1 - 0.001)
+	chi2 := func(counts []int) float64 {
+		var c float64
+		for s, e := range exact {
+			e *= N
+			d := float64(counts[s]) - e
+			c += d * d / e
+		}
+		return c
+	}
+	for _, dc := range []struct {
+		name string
+		q    markov
+	}{{"good", good}, {"bad", bad}, {"holes", holes}} {
+		smp, _ := sample.New(sample.Params{Temperature: 1, Seed: 11})
+		counts := make([]int, len(exact))
+		var st Stats
+		st.K, st.AcceptedAt = K, make([]int, K)
+		pr := make([][]float32, K+1)
+		qr := make([][]float32, K)
+		for range N {
+			seq := []int32{}
+			prev := int32(start)
+			for len(seq) < L {
+				drafts := make([]int32, K)
+				dp := prev
+				for i := range K {
+					qr[i] = slices.Clone(dc.q[dp])
+					drafts[i] = int32(smp.Draw(qr[i]))
+					dp = drafts[i]
+				}
+				pr[0] = p[prev]
+				for i := range K {
+					pr[i+1] = p[drafts[i]]
+				}
+				m, tok := Accept(pr, qr, drafts, false, smp)
+				st.Drafts++
+				st.DraftTokens += K
+				st.Accepted += m
+				for i := range m {
+					st.AcceptedAt[i]++
+				}
+				seq = append(append(seq, drafts[:m]...), tok)
+				prev = tok
+			}
+			idx, mul := 0, 1
+			for _, tok := range seq[:L] {
+				idx += int(tok) * mul
+				mul *= V
+			}
+			counts[idx]++
+		}
+		c := chi2(counts)
+		t.Logf("%s draft: χ² = %.1f (critical %.1f at 0.001, %d dof), τ = %.3f", dc.name, c, crit, len(exact)-1, st.Tau())
+		if c > crit {
+			t.Errorf("%s draft: χ² = %.1f > %.1f: speculative sampling is not lossless", dc.name, c, crit)
+		}
+		checkIdentities(t, &st)
+	}
+	// Power: sequences drawn from the bad draft itself are rejected.
+	smp, _ := sample.New(sample.Params{Temperature: 1, Seed: 12})
+	counts := make([]int, len(exact))
+	for range N {
+		prev, idx, mul := start, 0, 1
+		for range L {
+			tok := smp.Draw(bad[prev])
+			idx += tok * mul
+			mul *= V
+			prev = tok
+		}
+		counts[idx]++
+	}
+	if c := chi2(counts); c <= crit {
+		t.Errorf("the test cannot tell the bad draft from the verifier (χ² = %.1f)", c)
+	}
+}
+
+// TestSampledEngine runs the engine at temperature 1 with real tiny models:
+// a perfect draft accepts everything (p = q), a bad one less, and the
+// identities hold.
+func TestSampledEngine(t *testing.T) {
+	v, _ := loadTiny(t, testmodel.Tiny("qwen3"), "verifier")
+	bo := testmodel.Tiny("qwen3")
+	bo.Seed = 42
+	bad, _ := loadTiny(t, bo, "bad")
+	prompts := randomPrompts(4, 8, v.V(), 3)
+	for _, dc := range []struct {
+		name string
+		d    Drafter
+	}{{"self", NewLM(v, v.V())}, {"bad", NewLM(bad, v.V())}} {
+		eng, err := New(v.NewState(1), dc.d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var total Stats
+		for _, p := range prompts {
+			got, st, err := eng.Generate(p, Options{K: 4, MaxTokens: 16, Params: sample.Params{Temperature: 1, Seed: 1}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != 16 {
+				t.Fatalf("%d tokens, want 16", len(got))
+			}
+			total.Add(st)
+		}
+		checkIdentities(t, &total)
+		t.Logf("%s: τ = %.3f", dc.name, total.Tau())
+		if dc.name == "self" && total.Tau() < 4.5 {
+			t.Errorf("self-drafting at T=1: τ = %.3f, want ≈ 5", total.Tau())
+		}
+	}
+}
+
+func TestEOSAndErrors(t *testing.T) {
+	v, _ := loadTiny(t, testmodel.Tiny("llama"), "verifier")
+	p := []int32{5, 6, 7}
+	want, _, _ := llama.Generate(v.NewState(1), p, llama.GenerateOptions{MaxTokens: 12})
+	eos := []int{int(want[4])}
+	wantE, _, _ := llama.Generate(v.NewState(1), p, llama.GenerateOptions{MaxTokens: 12, EOS: eos})
+	eng, _ := New(v.NewState(1), NewLM(v, v.V()))
+	got, _, err := eng.Generate(p, Options{K: 3, MaxTokens: 12, EOS: eos})
+	if err != nil || !slices.Equal(got, wantE) {
+		t.Fatalf("with EOS: %v %v, want %v", got, err, wantE)
+	}
+	if _, _, err := eng.Generate(p, Options{K: 0, MaxTokens: 4}); err == nil {
+		t.Error("k = 0 accepted")
+	}
+	if _, _, err := eng.Generate(nil, Options{K: 2, MaxTokens: 4}); err == nil {
+		t.Error("empty prompt accepted")
+	}
+	if _, _, err := eng.Generate([]int32{int32(v.V())}, Options{K: 2, MaxTokens: 4}); err == nil {
+		t.Error("out-of-vocabulary prompt accepted")
+	}
+}
+
+// TestPublishedIdentities checks Stats against published vLLM figures
+// (field.md §4.1): Gemma-4 DFlash on HumanEval, per-position acceptance
+// summing to 3.912 gives τ = 4.91; the P-EAGLE tutorial's 0.534 at k = 4
+// gives τ = 1.53 and a 13.35% acceptance rate.
+func TestPublishedIdentities(t *testing.T) {
+	for _, c := range []struct {
+		k      int
+		accAt  []int
+		drafts int
+		tau    float64
+		rate   float64
+	}{
+		{7, []int{950, 850, 700, 550, 420, 262, 180}, 1000, 4.912, 3.912 / 7},
+		{4, []int{330, 130, 54, 20}, 1000, 1.534, 0.1335},
+	} {
+		s := Stats{K: c.k, AcceptedAt: c.accAt, Drafts: c.drafts, DraftTokens: c.drafts * c.k}
+		for _, a := range c.accAt {
+			s.Accepted += a
+		}
+		if math.Abs(s.Tau()-c.tau) > 1e-9 || math.Abs(s.AcceptanceRate()-c.rate) > 1e-9 {
+			t.Errorf("k=%d: τ %v (want %v), rate %v (want %v)", c.k, s.Tau(), c.tau, s.AcceptanceRate(), c.rate)
+		}
+		checkIdentities(t, &s)
+	}
+}
+
+// BenchmarkGenerate: speculative greedy decoding of 32 tokens with the
+// verifier drafting for itself (all accepted) at k = 4, against plain
+// greedy decoding of the same model.
+func BenchmarkGenerate(b *testing.B) {
+	v, _ := loadTiny(b, testmodel.Tiny("llama"), "verifier")
+	p := []int32{1, 2, 3, 4, 5, 6, 7, 8}
+	b.Run("spec-k4", func(b *testing.B) {
+		eng, _ := New(v.NewState(1), NewLM(v, v.V()))
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, _, err := eng.Generate(p, Options{K: 4, MaxTokens: 32}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("plain", func(b *testing.B) {
+		st := v.NewState(1)
+		b.ReportAllocs()
+		for b.Loop() {
+			st.Reset()
+			if _, _, err := llama.Generate(st, p, llama.GenerateOptions{MaxTokens: 32}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// BenchmarkVerifierPass: the cost of one verifier pass over n new tokens
+// after 64 cached ones (hidden 256, 8 layers, the closing-figure verifier),
+// for n = 1 (plain decoding) and n = k+1 (verifying k drafts). The ratio
+// bounds the speedup: a pass must cost less than τ decode steps.
+func BenchmarkVerifierPass(b *testing.B) {
+	o := testmodel.Tiny("llama")
+	o.Hidden, o.Layers, o.Heads, o.KVHeads, o.Intermediate = 256, 8, 8, 4, 768
+	v, _ := loadTiny(b, o, "verifier")
+	ctx := randomPrompts(1, 1, v.V(), 1)[0]
+	for len(ctx) < 64 {
+		ctx = append(ctx, int32(len(ctx)%v.V()))
+	}
+	for _, n := range []int{1, 2, 4, 6} {
+		b.Run(fmt.Sprintf("tokens=%d", n), func(b *testing.B) {
+			st := v.NewState(1)
+			if _, err := st.ForwardSeq(0, ctx, llama.ForwardOptions{}); err != nil {
+				b.Fatal(err)
+			}
+			ids := ctx[:n]
+			opt := llama.ForwardOptions{Logits: llama.LogitsAll, Capture: v.DefaultAuxLayers()}
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := st.ForwardSeq(0, ids, opt); err != nil {
+					b.Fatal(err)
+				}
+				st.Truncate(0, len(ctx))
+			}
+		})
+	}
+}

@@ -34,6 +34,15 @@ func TestReadFortunes(t *testing.T) {
 	}
 }
 
+// Fuzz regression: a line " %" is text (strfile separates only on "%"), so
+// the entry is "%".
+func TestReadFortunesSpacedPercent(t *testing.T) {
+	got, err := ReadFortunes(write(t, t.TempDir(), "f", " % "))
+	if err != nil || len(got) != 1 || got[0] != "%" {
+		t.Fatalf("%q %v", got, err)
+	}
+}
+
 func TestBuild(t *testing.T) {
 	dir := t.TempDir()
 	write(t, dir, "science", "E = mc^2\n%\nEureka!\n")

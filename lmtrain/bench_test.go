@@ -26,6 +26,9 @@ func BenchmarkTrainStep(b *testing.B) {
 		docs = append(docs, doc)
 	}
 	tr := NewTrainer(m, &Packer{Docs: docs, T: T, Seed: 1}, nil, Options{Steps: 1 << 30, Warmup: 10, LR: 1e-3, MinLR: 1e-4, Clip: 1})
+	if _, _, _, err := tr.TrainStep(); err != nil { // allocates the AdamW moments and GEMM buffers
+		b.Fatal(err)
+	}
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, _, _, err := tr.TrainStep(); err != nil {

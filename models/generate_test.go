@@ -18,12 +18,13 @@ import (
 // values); they leave a margin so a retrained model of the same quality passes
 // and a broken one (noise, wrong weights, wrong tokenizer) fails.
 const (
-	maxHeldOutLoss     = 3.8 // nats per token on 100 held-out conversations
-	minRealWordShare   = 0.9 // share of generated words found in the corpus word list
-	minStoppedPrompts  = 2   // prompts (of 8) whose greedy answer ends with <|im_end|>
-	minWordsPerPrompt  = 5   // words in each greedy answer
-	generateMaxTokens  = 96
-	heldOutConversions = 100
+	maxHeldOutLoss      = 3.5  // nats per token on 100 held-out conversations (measured 3.243)
+	maxHeldOutLossShort = 3.7  // on the first 30 of them, with -short (measured 3.401)
+	minRealWordShare    = 0.95 // share of generated words found in the corpus word list (measured 1.000)
+	minStoppedShare     = 0.75 // share of prompts whose greedy answer ends with <|im_end|> (measured 8 of 8)
+	minWordsPerPrompt   = 5    // words in each greedy answer (measured 9 or more)
+	generateMaxTokens   = 96
+	heldOutConversions  = 100
 )
 
 func loadVerifier(t *testing.T) (*llama.Model, *tokenizer.Tokenizer, *chat.Template) {
@@ -57,7 +58,11 @@ func encode(tok *tokenizer.Tokenizer, s string) []int32 {
 // only knew token frequencies).
 func TestHeldOutLoss(t *testing.T) {
 	m, tok, tmpl := loadVerifier(t)
-	convs := readJSONL[conversation](t, filepath.Join("testdata", "heldout.jsonl"))[:heldOutConversions]
+	n0, limit := heldOutConversions, maxHeldOutLoss
+	if testing.Short() {
+		n0, limit = 30, maxHeldOutLossShort // the purego build runs the model slowly
+	}
+	convs := readJSONL[conversation](t, filepath.Join("testdata", "heldout.jsonl"))[:n0]
 	var nll float64
 	var n int
 	freq := map[int32]int{}
@@ -94,8 +99,8 @@ func TestHeldOutLoss(t *testing.T) {
 	}
 	uniform := math.Log(float64(m.V()))
 	t.Logf("held-out loss %.4f nats/token over %d tokens; unigram entropy %.4f; uniform %.4f", loss, n, ent, uniform)
-	if loss > maxHeldOutLoss || loss > ent-1 || loss > 0.5*uniform {
-		t.Fatalf("held-out loss %.4f: want ≤ %.2f, ≤ unigram entropy %.4f − 1 and ≤ half of log V %.4f", loss, maxHeldOutLoss, ent, uniform)
+	if loss > limit || loss > ent-1 || loss > 0.5*uniform {
+		t.Fatalf("held-out loss %.4f: want ≤ %.2f, ≤ unigram entropy %.4f − 1 and ≤ half of log V %.4f", loss, limit, ent, uniform)
 	}
 }
 
@@ -131,6 +136,9 @@ func TestGreedyGeneration(t *testing.T) {
 		"Share some wisdom about work, something on money.", "What do the fortunes say about science and experiment?",
 		`Tell me a fortune about food with the word "dinner".`, "Give me a quote about politics that mentions government.",
 		"Share some wisdom about education, something on school.", "What do the fortunes say about pets and cats?",
+	}
+	if testing.Short() {
+		prompts = prompts[:4]
 	}
 	var known, total, stopped int
 	for _, p := range prompts {
@@ -172,7 +180,7 @@ func TestGreedyGeneration(t *testing.T) {
 	if share < minRealWordShare {
 		t.Errorf("only %.3f of generated words are corpus words, want ≥ %.2f", share, minRealWordShare)
 	}
-	if stopped < minStoppedPrompts {
-		t.Errorf("%d answers ended their turn, want ≥ %d", stopped, minStoppedPrompts)
+	if float64(stopped) < minStoppedShare*float64(len(prompts)) {
+		t.Errorf("%d of %d answers ended their turn, want ≥ %.2f of them", stopped, len(prompts), minStoppedShare)
 	}
 }

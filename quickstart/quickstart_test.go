@@ -24,7 +24,7 @@ func needVerifier(t *testing.T) string {
 }
 
 // small is a shortened pipeline: fewer and shorter responses, fewer epochs,
-// one k; about half a minute on two cores.
+// one k; under a minute on two busy cores.
 func small(t *testing.T, verifier string) Options {
 	o := Defaults()
 	o.Output = t.TempDir()
@@ -41,12 +41,12 @@ func small(t *testing.T, verifier string) Options {
 
 // minTau is the lower bound the shortened pipeline must reach at k = 3 greedy
 // on held-out prompts. A draft that never matched the verifier gives τ = 1;
-// this configuration measured 2.9 (the full quick start 3.2).
+// this configuration measured 2.6 (the full quick start 2.9).
 const minTau = 2.0
 
 func TestShortPipeline(t *testing.T) {
 	if testing.Short() {
-		t.Skip("-short: the end-to-end pipeline takes about half a minute")
+		t.Skip("-short: the end-to-end pipeline takes under a minute")
 	}
 	v := needVerifier(t)
 	o := small(t, v)

@@ -157,52 +157,54 @@ func newline(b *bytes.Buffer, depth int) {
 	}
 }
 
-const hexDigits = "0123456789abcdef"
-
-// writePyString writes s as Python's json encoder does with ensure_ascii:
-// printable ASCII as is, the short escapes \" \\ \n \r \t \b \f, and every
-// other code point as \uXXXX in lower-case hex (a surrogate pair above the BMP).
+// writePyString writes s as AppendPyString does, refusing invalid UTF-8,
+// which Python's json.loads could not have produced.
 func writePyString(b *bytes.Buffer, s string) error {
 	if !utf8.ValidString(s) {
 		return fmt.Errorf("pyjson: string %q is not valid UTF-8", s)
 	}
-	b.WriteByte('"')
-	for _, r := range s {
-		switch {
-		case r == '"':
-			b.WriteString(`\"`)
-		case r == '\\':
-			b.WriteString(`\\`)
-		case r == '\n':
-			b.WriteString(`\n`)
-		case r == '\r':
-			b.WriteString(`\r`)
-		case r == '\t':
-			b.WriteString(`\t`)
-		case r == '\b':
-			b.WriteString(`\b`)
-		case r == '\f':
-			b.WriteString(`\f`)
-		case r >= 0x20 && r <= 0x7e:
-			b.WriteByte(byte(r))
-		case r < 0x10000:
-			writeU(b, r)
-		default:
-			r -= 0x10000
-			writeU(b, 0xd800|(r>>10)&0x3ff)
-			writeU(b, 0xdc00|r&0x3ff)
-		}
-	}
-	b.WriteByte('"')
+	b.Write(AppendPyString(b.AvailableBuffer(), s))
 	return nil
 }
 
-func writeU(b *bytes.Buffer, r rune) {
-	b.WriteString(`\u`)
-	b.WriteByte(hexDigits[r>>12&0xf])
-	b.WriteByte(hexDigits[r>>8&0xf])
-	b.WriteByte(hexDigits[r>>4&0xf])
-	b.WriteByte(hexDigits[r&0xf])
+// AppendPyString appends s quoted as Python's json.dumps writes it with
+// ensure_ascii: printable ASCII as is, the short escapes \" \\ \n \r \t \b \f,
+// and every other code point as \uXXXX in lower-case hex (a surrogate pair
+// above the BMP). Each byte of invalid UTF-8 is written as \ufffd; callers that
+// must refuse it check utf8.ValidString first.
+func AppendPyString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	u4 := func(b []byte, r rune) []byte {
+		return append(b, '\\', 'u', hex[r>>12&0xf], hex[r>>8&0xf], hex[r>>4&0xf], hex[r&0xf])
+	}
+	b = append(b, '"')
+	for _, r := range s {
+		switch {
+		case r == '"':
+			b = append(b, '\\', '"')
+		case r == '\\':
+			b = append(b, '\\', '\\')
+		case r == '\n':
+			b = append(b, '\\', 'n')
+		case r == '\r':
+			b = append(b, '\\', 'r')
+		case r == '\t':
+			b = append(b, '\\', 't')
+		case r == '\b':
+			b = append(b, '\\', 'b')
+		case r == '\f':
+			b = append(b, '\\', 'f')
+		case r >= 0x20 && r <= 0x7e:
+			b = append(b, byte(r))
+		case r < 0x10000:
+			b = u4(b, r)
+		default:
+			r -= 0x10000
+			b = u4(b, 0xd800|(r>>10)&0x3ff)
+			b = u4(b, 0xdc00|r&0x3ff)
+		}
+	}
+	return append(b, '"')
 }
 
 // PyFloat formats f as Python's repr(float): the shortest digits that round

@@ -15,11 +15,12 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/speculators-go/speculators/config"
 )
 
-// pyFloatRepr formats f as Python's repr(float) does: the shortest digits
-// that round-trip, fixed notation for decimal exponents in [-4, 16) with at
-// least one fractional digit, scientific notation (e+XX / e-XX) otherwise.
+// pyFloatRepr formats f as Python's repr(float) does: config.PyFloat, but
+// with repr's nan, inf and -inf where json.dumps writes NaN and Infinity.
 func pyFloatRepr(f float64) string {
 	switch {
 	case math.IsNaN(f):
@@ -29,44 +30,7 @@ func pyFloatRepr(f float64) string {
 	case math.IsInf(f, -1):
 		return "-inf"
 	}
-	if f == 0 {
-		if math.Signbit(f) {
-			return "-0.0"
-		}
-		return "0.0"
-	}
-	s := strconv.FormatFloat(f, 'e', -1, 64) // e.g. -1.2345e+06
-	neg := s[0] == '-'
-	if neg {
-		s = s[1:]
-	}
-	epos := strings.IndexByte(s, 'e')
-	mant, expStr := s[:epos], s[epos+1:]
-	exp, _ := strconv.Atoi(expStr)
-	digits := strings.Replace(mant, ".", "", 1)
-	var out string
-	if exp < -4 || exp >= 16 {
-		m := digits[:1]
-		if len(digits) > 1 {
-			m += "." + digits[1:]
-		}
-		sign := "+"
-		if exp < 0 {
-			sign = "-"
-			exp = -exp
-		}
-		out = fmt.Sprintf("%se%s%02d", m, sign, exp)
-	} else if exp < 0 {
-		out = "0." + strings.Repeat("0", -exp-1) + digits
-	} else if len(digits) <= exp+1 {
-		out = digits + strings.Repeat("0", exp+1-len(digits)) + ".0"
-	} else {
-		out = digits[:exp+1] + "." + digits[exp+1:]
-	}
-	if neg {
-		out = "-" + out
-	}
-	return out
+	return config.PyFloat(f)
 }
 
 // pyStr is Python's str() of a value as Jinja2 prints it: strings as they
@@ -255,17 +219,7 @@ func pyJSON(b *strings.Builder, v Value, o *jsonOptions, level int) error {
 	case KindBigInt:
 		b.WriteString(v.v.(*big.Int).String())
 	case KindFloat:
-		f := v.AsFloat()
-		switch {
-		case math.IsNaN(f):
-			b.WriteString("NaN")
-		case math.IsInf(f, 1):
-			b.WriteString("Infinity")
-		case math.IsInf(f, -1):
-			b.WriteString("-Infinity")
-		default:
-			b.WriteString(pyFloatRepr(f))
-		}
+		b.WriteString(config.PyFloat(v.AsFloat()))
 	case KindString:
 		writeJSONString(b, v.AsString(), o.ensureASCII)
 	case KindList:

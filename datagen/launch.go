@@ -104,7 +104,7 @@ func LaunchCommand(o LaunchOptions) ([]string, error) {
 	spec := `{"method": "extract_hidden_states", "num_speculative_tokens": 1, "draft_model_config": {"hf_config": {"eagle_aux_hidden_state_layer_ids": [` +
 		strings.Join(strs, ", ") + `]}}}`
 	kv := `{"kv_connector": "ExampleHiddenStatesConnector", "kv_role": "kv_producer", "kv_connector_extra_config": {"shared_storage_path": ` +
-		string(config.AppendPyString(nil, path)) + `}}`
+		string(config.AppendPyString(nil, path, true)) + `}}`
 	argv := []string{py, "-m", "vllm.entrypoints.cli.main", "serve", o.Model, "--speculative_config", spec, "--kv_transfer_config", kv}
 	return append(argv, o.VLLMArgs...), nil
 }

@@ -542,9 +542,9 @@ func EncodeIndex(totalSize, totalParameters int64, weightMap map[string]string) 
 			b = append(b, ',')
 		}
 		b = append(b, "\n    "...)
-		b = config.AppendPyString(b, n)
+		b = config.AppendPyString(b, n, true)
 		b = append(b, ": "...)
-		b = config.AppendPyString(b, weightMap[n])
+		b = config.AppendPyString(b, weightMap[n], true)
 	}
 	if len(names) > 0 {
 		b = append(b, "\n  "...)

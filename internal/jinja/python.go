@@ -285,51 +285,9 @@ func writeNewlineIndent(b *strings.Builder, o *jsonOptions, level int) {
 	}
 }
 
-// writeJSONString writes s as Python's json encoder does: \" \\ \n \r \t \b
-// \f, \u00XX for other control characters, and (ensure_ascii) \uXXXX with
-// surrogate pairs for everything above ASCII.
+// writeJSONString writes s as Python's json encoder does (config.AppendPyString).
 func writeJSONString(b *strings.Builder, s string, ensureASCII bool) {
-	b.WriteByte('"')
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			switch c {
-			case '"':
-				b.WriteString(`\"`)
-			case '\\':
-				b.WriteString(`\\`)
-			case '\n':
-				b.WriteString(`\n`)
-			case '\r':
-				b.WriteString(`\r`)
-			case '\t':
-				b.WriteString(`\t`)
-			case '\b':
-				b.WriteString(`\b`)
-			case '\f':
-				b.WriteString(`\f`)
-			default:
-				if c < 0x20 || (ensureASCII && c == 0x7f) {
-					fmt.Fprintf(b, `\u%04x`, c)
-				} else {
-					b.WriteByte(c)
-				}
-			}
-			i++
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if !ensureASCII {
-			b.WriteString(s[i : i+size])
-		} else if r > 0xffff {
-			r -= 0x10000
-			fmt.Fprintf(b, `\u%04x\u%04x`, 0xd800+(r>>10), 0xdc00+(r&0x3ff))
-		} else {
-			fmt.Fprintf(b, `\u%04x`, r)
-		}
-		i += size
-	}
-	b.WriteByte('"')
+	b.Write(config.AppendPyString(make([]byte, 0, len(s)+2), s, ensureASCII))
 }
 
 // PyStr returns Python's str() of v as Jinja2 prints it.

@@ -13,21 +13,10 @@ rounds=${1:-3}
 steps=${2:-1}
 T=${3:-2048}
 optim=${4:-muon}
-py=/usr/bin/python3
-if ! $py -c 'import torch' 2>/dev/null; then
-	echo "bench_train: $py cannot import torch (apt-get install -y python3-torch python3-numpy)" >&2
-	exit 1
-fi
-# Debian's OpenBLAS does not recognise the virtualized CPU and falls back to
-# SSE3 kernels; name the core so PyTorch gets its strongest BLAS.
-if [ -z "${OPENBLAS_CORETYPE:-}" ]; then
-	if grep -qw avx512f /proc/cpuinfo; then
-		export OPENBLAS_CORETYPE=SkylakeX
-	elif grep -qw avx2 /proc/cpuinfo; then
-		export OPENBLAS_CORETYPE=Haswell
-	fi
-fi
-echo "bench_train: T=$T, $optim, OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-auto}, $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+. scripts/lib.sh
+need_torch bench_train
+set_openblas_coretype
+echo "bench_train: T=$T, $optim, OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-auto}, $(machine_load)" >&2
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 go test -c -o "$tmp/train.test" ./train
@@ -35,8 +24,7 @@ out=$tmp/results
 for r in $(seq 1 "$rounds"); do
 	echo "round $r/$rounds" >&2
 	TRAIN_BENCH_T=$T TRAIN_BENCH_OPT=$optim "$tmp/train.test" -test.run '^$' -test.bench '^BenchmarkTrainLoopStep$' -test.benchtime "${steps}x" |
-		awk '/^BenchmarkTrainLoopStep/ { for (i = 1; i < NF; i++) { if ($(i+1) == "ns/op") ns = $i; if ($(i+1) == "cpu-ms/op") cpu = $i }
-			printf "go {\"step_ms\": %f, \"step_cpu_ms\": %f}\n", ns / 1e6, cpu }' >>"$out"
+		bench_step_json BenchmarkTrainLoopStep >>"$out"
 	printf 'torch %s\n' "$($py train/testdata/bench_train_step.py --T "$T" --steps "$steps" --warmup 1 --threads 2 --optimizer "$optim" --json 2>/dev/null)" >>"$out"
 	echo "  $(tail -2 "$out" | tr '\n' ' ')" >&2
 done

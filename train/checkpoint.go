@@ -326,17 +326,7 @@ func pyDict(m map[string]float64) []byte {
 		kb, _ := json.Marshal(k)
 		b.Write(kb)
 		b.WriteString(": ")
-		v := m[k]
-		switch {
-		case math.IsNaN(v):
-			b.WriteString("NaN")
-		case math.IsInf(v, 1):
-			b.WriteString("Infinity")
-		case math.IsInf(v, -1):
-			b.WriteString("-Infinity")
-		default:
-			b.WriteString(config.PyFloat(v))
-		}
+		b.WriteString(config.PyFloat(m[k])) // NaN and ±Infinity as json.dumps writes them
 	}
 	b.WriteByte('}')
 	return []byte(b.String())

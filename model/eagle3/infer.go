@@ -99,7 +99,7 @@ func (d *Drafter) Extend(ids []int32, aux []float32, pos0 int) (hidden, logits [
 		}
 		fcX = d.fcIn[:n*AH]
 	}
-	tensor.LinearForward(d.h, fcX, m.FC.W, nil, n, AH, m.H)
+	tensor.LinearAuto(d.h, fcX, m.FC.W, nil, n, AH, m.H)
 	return d.run(ids, d.h[:n*m.H], pos0)
 }
 
@@ -183,26 +183,26 @@ func (d *Drafter) run(ids []int32, h []float32, pos0 int) ([]float32, []float32,
 		kc := d.kc[li][d.n*Hkv : (d.n+n)*Hkv]
 		vc := d.vc[li][d.n*Hkv : (d.n+n)*Hkv]
 		if ly.QNorm != nil {
-			tensor.LinearForward(d.qr, d.xin, ly.Q.W, wOf(ly.QB), n, in, Hq)
-			tensor.LinearForward(d.kr, d.xin, ly.K.W, wOf(ly.KB), n, in, Hkv)
+			tensor.LinearAuto(d.qr, d.xin, ly.Q.W, wOf(ly.QB), n, in, Hq)
+			tensor.LinearAuto(d.kr, d.xin, ly.K.W, wOf(ly.KB), n, in, Hkv)
 			tensor.RMSNormForward(d.q, d.rstd, d.qr, ly.QNorm.W, n*m.NH, m.HD, m.Eps)
 			tensor.RMSNormForward(kc, d.rstd2, d.kr, ly.KNorm.W, n*m.KVH, m.HD, m.Eps)
 		} else {
-			tensor.LinearForward(d.q, d.xin, ly.Q.W, wOf(ly.QB), n, in, Hq)
-			tensor.LinearForward(kc, d.xin, ly.K.W, wOf(ly.KB), n, in, Hkv)
+			tensor.LinearAuto(d.q, d.xin, ly.Q.W, wOf(ly.QB), n, in, Hq)
+			tensor.LinearAuto(kc, d.xin, ly.K.W, wOf(ly.KB), n, in, Hkv)
 		}
-		tensor.LinearForward(vc, d.xin, ly.V.W, wOf(ly.VB), n, in, Hkv)
+		tensor.LinearAuto(vc, d.xin, ly.V.W, wOf(ly.VB), n, in, Hkv)
 		tensor.RoPEForward(d.q, d.cos, d.sin, n, m.NH, m.HD, m.HD)
 		tensor.RoPEForward(kc, d.cos, d.sin, n, m.KVH, m.HD, m.HD)
 		d.attend(li, n, ly.Window)
-		tensor.LinearForward(x, d.o, ly.O.W, wOf(ly.OB), n, Hq, H)
+		tensor.LinearAuto(x, d.o, ly.O.W, wOf(ly.OB), n, Hq, H)
 		addTo(x, res)
 		copy(res, x)
 		tensor.RMSNormForward(d.hid, d.rstd, x, ly.PostLN.W, n, H, m.Eps)
-		tensor.LinearForward(d.g, d.hid, ly.Gate.W, wOf(ly.GateB), n, H, m.I)
-		tensor.LinearForward(d.u, d.hid, ly.Up.W, wOf(ly.UpB), n, H, m.I)
+		tensor.LinearAuto(d.g, d.hid, ly.Gate.W, wOf(ly.GateB), n, H, m.I)
+		tensor.LinearAuto(d.u, d.hid, ly.Up.W, wOf(ly.UpB), n, H, m.I)
 		tensor.SiLUGateForward(d.g[:n*m.I], d.g[:n*m.I], d.u[:n*m.I])
-		tensor.LinearForward(x, d.g, ly.Down.W, wOf(ly.DownB), n, m.I, H)
+		tensor.LinearAuto(x, d.g, ly.Down.W, wOf(ly.DownB), n, m.I, H)
 		addTo(x, res)
 	}
 	d.n += n
@@ -214,7 +214,7 @@ func (d *Drafter) run(ids []int32, h []float32, pos0 int) ([]float32, []float32,
 		copy(lmIn, hid)
 		copy(hid, x)
 	}
-	tensor.LinearForward(d.logits, lmIn, m.LMHead, nil, n, H, m.Vd)
+	tensor.LinearAuto(d.logits, lmIn, m.LMHead, nil, n, H, m.Vd)
 	return hid, d.logits[:n*m.Vd], nil
 }
 
@@ -222,49 +222,65 @@ func (d *Drafter) run(ids []int32, h []float32, pos0 int) ([]float32, []float32,
 // attention over the cache, keys within the sliding window.
 func (d *Drafter) attend(li, n, window int) {
 	m := d.m
+	// A draft step attends over a few hundred keys: run it here unless the
+	// work covers a goroutine hand-off (the closure below allocates).
+	if work := n * m.NH * (d.n + n) * m.HD; work < attendSerialWork || len(d.scores) < 2 {
+		d.attendRange(li, n, window, d.scores[0], 0, n*m.NH)
+		return
+	}
+	tensor.ParallelChunks(n*m.NH, len(d.scores), func(w, lo, hi int) {
+		d.attendRange(li, n, window, d.scores[w], lo, hi)
+	})
+}
+
+// attendSerialWork is the multiply-add count below which attend runs on
+// the calling goroutine.
+const attendSerialWork = 1 << 16
+
+// attendRange computes the (query, head) items [lo, hi) of attend with
+// score scratch sc.
+func (d *Drafter) attendRange(li, n, window int, sc []float32, lo, hi int) {
+	m := d.m
 	Hq, Hkv, HD := m.NH*m.HD, m.KVH*m.HD, m.HD
 	group := m.NH / m.KVH
 	scale := float32(1 / math.Sqrt(float64(HD)))
 	kc, vc := d.kc[li], d.vc[li]
 	base := d.n
-	tensor.ParallelChunks(n*m.NH, len(d.scores), func(w, lo, hi int) {
-		sc := d.scores[w]
-		for it := lo; it < hi; it++ {
-			i, hh := it/m.NH, it%m.NH
-			g := hh / group
-			c := base + i // this query's cache index
-			k0 := 0
-			if window > 0 && c-window+1 > 0 {
-				k0 = c - window + 1
+	for it := lo; it < hi; it++ {
+		i, hh := it/m.NH, it%m.NH
+		g := hh / group
+		c := base + i // this query's cache index
+		k0 := 0
+		if window > 0 && c-window+1 > 0 {
+			k0 = c - window + 1
+		}
+		q := d.q[i*Hq+hh*HD : i*Hq+hh*HD+HD]
+		mx := float32(math.Inf(-1))
+		for j := k0; j <= c; j++ {
+			k := kc[j*Hkv+g*HD : j*Hkv+g*HD+HD]
+			var s float32
+			for t := range q {
+				s += q[t] * k[t]
 			}
-			q := d.q[i*Hq+hh*HD : i*Hq+hh*HD+HD]
-			mx := float32(math.Inf(-1))
-			for j := k0; j <= c; j++ {
-				k := kc[j*Hkv+g*HD : j*Hkv+g*HD+HD]
-				var s float32
-				for t := range q {
-					s += q[t] * k[t]
-				}
-				s *= scale
-				sc[j] = s
-				mx = max(mx, s)
-			}
-			var sum float32
-			for j := k0; j <= c; j++ {
-				e := float32(math.Exp(float64(sc[j] - mx)))
-				sc[j] = e
-				sum += e
-			}
-			o := d.o[i*Hq+hh*HD : i*Hq+hh*HD+HD]
-			clear(o)
-			inv := 1 / sum
-			for j := k0; j <= c; j++ {
-				p := sc[j] * inv
-				v := vc[j*Hkv+g*HD : j*Hkv+g*HD+HD]
-				for t := range o {
-					o[t] += p * v[t]
-				}
+			s *= scale
+			sc[j] = s
+			mx = max(mx, s)
+		}
+		var sum float32
+		for j := k0; j <= c; j++ {
+			e := float32(math.Exp(float64(sc[j] - mx)))
+			sc[j] = e
+			sum += e
+		}
+		o := d.o[i*Hq+hh*HD : i*Hq+hh*HD+HD]
+		clear(o)
+		inv := 1 / sum
+		for j := k0; j <= c; j++ {
+			p := sc[j] * inv
+			v := vc[j*Hkv+g*HD : j*Hkv+g*HD+HD]
+			for t := range o {
+				o[t] += p * v[t]
 			}
 		}
-	})
+	}
 }

@@ -24,6 +24,7 @@ type Eagle3 struct {
 	logits  []float32 // its draft logits (Vd)
 	probs   []float32 // (Vd)
 	chunk   int
+	drafts  []int32 // Draft's result, reused
 }
 
 // NewEagle3 wraps a loaded EAGLE-3 draft for a verifier of nLayers layers,
@@ -102,7 +103,8 @@ func (e *Eagle3) Draft(k int, smp *sample.Sampler, q [][]float32) ([]int32, erro
 	if err := e.flush(); err != nil {
 		return nil, err
 	}
-	out := make([]int32, 0, k)
+	out := e.drafts[:0]
+	defer func() { e.drafts = out[:0] }()
 	logits, hid := e.logits, e.hid
 	for i := range k {
 		var tok int32

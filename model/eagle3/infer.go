@@ -234,8 +234,8 @@ func (d *Drafter) attend(li, n, window int) {
 }
 
 // attendSerialWork is the multiply-add count below which attend runs on
-// the calling goroutine.
-const attendSerialWork = 1 << 16
+// the calling goroutine (a variable so tests can force either path).
+var attendSerialWork = 1 << 16
 
 // attendRange computes the (query, head) items [lo, hi) of attend with
 // score scratch sc.

@@ -65,6 +65,26 @@ func testDrafterMatchesTraining(t *testing.T) {
 			}
 			near("step logits", ls, want[(T-1)*m.Vd:])
 			near("step hidden", hs, wantH[(T-1)*m.H:])
+			// ExtendLast: the last position's outputs alone, and a cache
+			// that serves the Step after it the same.
+			dl := m.NewDrafter(64, 16)
+			for _, c := range [][2]int{{0, 1}, {1, 8}, {8, T - 1}} {
+				hl, ll, err := dl.ExtendLast(b.IDs[c[0]:c[1]], b.Aux[c[0]*AH:c[1]*AH], c[0]+1)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(ll) != m.Vd || len(hl) != m.H {
+					t.Fatalf("ExtendLast returned %d logits and %d hidden values, want %d and %d", len(ll), len(hl), m.Vd, m.H)
+				}
+				near("ExtendLast logits", ll, want[(c[1]-1)*m.Vd:c[1]*m.Vd])
+				near("ExtendLast hidden", hl, wantH[(c[1]-1)*m.H:c[1]*m.H])
+			}
+			hsl, lsl, err := dl.Step(b.IDs[T-1], ws.h0[(T-1)*m.H:T*m.H], T)
+			if err != nil {
+				t.Fatal(err)
+			}
+			near("step after ExtendLast logits", lsl, want[(T-1)*m.Vd:])
+			near("step after ExtendLast hidden", hsl, wantH[(T-1)*m.H:])
 			if d.Len() != T {
 				t.Fatalf("Len %d, want %d", d.Len(), T)
 			}
@@ -123,7 +143,13 @@ func TestDrafterDoesNotAllocate(t *testing.T) {
 				}
 				d.Truncate(4)
 			}
-			for what, f := range map[string]func(){"Step": step, "Extend": extend} {
+			extendLast := func() {
+				if _, _, err := d.ExtendLast(ids, aux, 5); err != nil {
+					t.Fatal(err)
+				}
+				d.Truncate(4)
+			}
+			for what, f := range map[string]func(){"Step": step, "Extend": extend, "ExtendLast": extendLast} {
 				f()
 				if a := testing.AllocsPerRun(20, f); a != 0 {
 					t.Errorf("%s: %v allocations per call", what, a)

@@ -70,7 +70,9 @@ func BenchmarkSpecParts(b *testing.B) {
 		})
 	}
 	pass("decode", 1, llama.ForwardOptions{Logits: llama.LogitsLast})
-	pass("verify4", 4, llama.ForwardOptions{Logits: llama.LogitsAll, Capture: v.DefaultAuxLayers()})
+	for _, n := range []int{2, 3, 4} {
+		pass("verify"+string(rune('0'+n)), n, llama.ForwardOptions{Logits: llama.LogitsAll, Capture: v.DefaultAuxLayers()})
+	}
 
 	dm := bundledDraft(b, v)
 	AH := dm.A * dm.H
@@ -102,6 +104,16 @@ func BenchmarkSpecParts(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				if _, _, err := d.Extend(ctx[:n], aux[:n*AH], len(ctx)+1); err != nil {
+					b.Fatal(err)
+				}
+				d.Truncate(len(ctx))
+			}
+		})
+		b.Run("draft-extendlast"+string(rune('0'+n)), func(b *testing.B) {
+			d := prime()
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, _, err := d.ExtendLast(ctx[:n], aux[:n*AH], len(ctx)+1); err != nil {
 					b.Fatal(err)
 				}
 				d.Truncate(len(ctx))

@@ -1,7 +1,9 @@
 package spec
 
 import (
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/speculators-go/speculators/internal/testckpt"
 	"github.com/speculators-go/speculators/internal/testmodel"
@@ -120,4 +122,76 @@ func BenchmarkSpecParts(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkSpecRatios interleaves the pieces of a k = 3 round on the
+// bundled-verifier shape in every iteration (decode step, verify pass over
+// 4 tokens, draft ExtendLast of 4 verified tokens, draft Step) and reports
+// the median time of each and the break-even τ: a round yields τ tokens
+// for verify4 + extend + 2·step, plain decoding τ·decode. Interleaving
+// makes the ratios robust to the load of a shared machine.
+func BenchmarkSpecRatios(b *testing.B) {
+	v, _ := loadTiny(b, bundledShape(), "verifier")
+	ctx := make([]int32, 64)
+	for i := range ctx {
+		ctx[i] = int32((i * 37) % v.V())
+	}
+	st := v.NewState(1)
+	if _, err := st.ForwardSeq(0, ctx, llama.ForwardOptions{}); err != nil {
+		b.Fatal(err)
+	}
+	dm := bundledDraft(b, v)
+	AH := dm.A * dm.H
+	aux := make([]float32, len(ctx)*AH)
+	for i := range aux {
+		aux[i] = float32(i%13)/13 - 0.5
+	}
+	d := dm.NewDrafter(len(ctx)+16, len(ctx))
+	if _, _, err := d.Extend(ctx, aux, 1); err != nil {
+		b.Fatal(err)
+	}
+	hid := make([]float32, dm.H)
+	dec := llama.ForwardOptions{Logits: llama.LogitsLast}
+	ver := llama.ForwardOptions{Logits: llama.LogitsAll, Capture: v.DefaultAuxLayers()}
+	var tDec, tVer, tExt, tStep []float64
+	lap := func(t0 time.Time, into *[]float64) time.Time {
+		t1 := time.Now()
+		*into = append(*into, float64(t1.Sub(t0).Nanoseconds())/1e6)
+		return t1
+	}
+	for b.Loop() {
+		t := time.Now()
+		if _, err := st.ForwardSeq(0, ctx[:1], dec); err != nil {
+			b.Fatal(err)
+		}
+		st.Truncate(0, len(ctx))
+		t = lap(t, &tDec)
+		if _, err := st.ForwardSeq(0, ctx[:4], ver); err != nil {
+			b.Fatal(err)
+		}
+		st.Truncate(0, len(ctx))
+		t = lap(t, &tVer)
+		if _, _, err := d.ExtendLast(ctx[:4], aux[:4*AH], len(ctx)+1); err != nil {
+			b.Fatal(err)
+		}
+		d.Truncate(len(ctx))
+		t = lap(t, &tExt)
+		if _, _, err := d.Step(5, hid, len(ctx)+1); err != nil {
+			b.Fatal(err)
+		}
+		d.Truncate(len(ctx))
+		lap(t, &tStep)
+	}
+	med := func(x []float64) float64 {
+		slices.Sort(x)
+		return x[len(x)/2]
+	}
+	md, mv, me, ms := med(tDec), med(tVer), med(tExt), med(tStep)
+	b.ReportMetric(md, "decode-ms")
+	b.ReportMetric(mv, "verify4-ms")
+	b.ReportMetric(me, "extend4-ms")
+	b.ReportMetric(ms, "step-ms")
+	b.ReportMetric(ms/md, "step/decode")
+	b.ReportMetric(mv/md, "verify4/decode")
+	b.ReportMetric((mv+me+2*ms)/md, "breakeven-tau-k3")
 }

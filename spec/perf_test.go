@@ -1,6 +1,7 @@
 package spec
 
 import (
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -124,12 +125,14 @@ func BenchmarkSpecParts(b *testing.B) {
 	}
 }
 
-// BenchmarkSpecRatios interleaves the pieces of a k = 3 round on the
-// bundled-verifier shape in every iteration (decode step, verify pass over
-// 4 tokens, draft ExtendLast of 4 verified tokens, draft Step) and reports
-// the median time of each and the break-even τ: a round yields τ tokens
-// for verify4 + extend + 2·step, plain decoding τ·decode. Interleaving
-// makes the ratios robust to the load of a shared machine.
+// BenchmarkSpecRatios interleaves the pieces of a round on the
+// bundled-verifier shape in every iteration (decode step, verify passes
+// over 2, 3 and 4 tokens, draft ExtendLast of 4 verified tokens, draft
+// Step) and reports the median time of each and the break-even τ for
+// k = 1..3: a round yields τ tokens for verify(k+1) + extend + (k−1)·step,
+// plain decoding τ·decode (extend over 4 tokens bounds the m+1 ≤ k+1 a
+// round re-enters). Interleaving makes the ratios robust to the load of a
+// shared machine.
 func BenchmarkSpecRatios(b *testing.B) {
 	v, _ := loadTiny(b, bundledShape(), "verifier")
 	ctx := make([]int32, 64)
@@ -153,7 +156,8 @@ func BenchmarkSpecRatios(b *testing.B) {
 	hid := make([]float32, dm.H)
 	dec := llama.ForwardOptions{Logits: llama.LogitsLast}
 	ver := llama.ForwardOptions{Logits: llama.LogitsAll, Capture: v.DefaultAuxLayers()}
-	var tDec, tVer, tExt, tStep []float64
+	var tDec, tExt, tStep []float64
+	tVer := make([][]float64, 5) // by tokens verified, 2..4
 	lap := func(t0 time.Time, into *[]float64) time.Time {
 		t1 := time.Now()
 		*into = append(*into, float64(t1.Sub(t0).Nanoseconds())/1e6)
@@ -166,11 +170,13 @@ func BenchmarkSpecRatios(b *testing.B) {
 		}
 		st.Truncate(0, len(ctx))
 		t = lap(t, &tDec)
-		if _, err := st.ForwardSeq(0, ctx[:4], ver); err != nil {
-			b.Fatal(err)
+		for n := 2; n <= 4; n++ {
+			if _, err := st.ForwardSeq(0, ctx[:n], ver); err != nil {
+				b.Fatal(err)
+			}
+			st.Truncate(0, len(ctx))
+			t = lap(t, &tVer[n])
 		}
-		st.Truncate(0, len(ctx))
-		t = lap(t, &tVer)
 		if _, _, err := d.ExtendLast(ctx[:4], aux[:4*AH], len(ctx)+1); err != nil {
 			b.Fatal(err)
 		}
@@ -186,12 +192,15 @@ func BenchmarkSpecRatios(b *testing.B) {
 		slices.Sort(x)
 		return x[len(x)/2]
 	}
-	md, mv, me, ms := med(tDec), med(tVer), med(tExt), med(tStep)
+	md, me, ms := med(tDec), med(tExt), med(tStep)
 	b.ReportMetric(md, "decode-ms")
-	b.ReportMetric(mv, "verify4-ms")
 	b.ReportMetric(me, "extend4-ms")
 	b.ReportMetric(ms, "step-ms")
 	b.ReportMetric(ms/md, "step/decode")
-	b.ReportMetric(mv/md, "verify4/decode")
-	b.ReportMetric((mv+me+2*ms)/md, "breakeven-tau-k3")
+	for k := 1; k <= 3; k++ {
+		mv := med(tVer[k+1])
+		b.ReportMetric(mv/md, fmt.Sprintf("verify%d/decode", k+1))
+		// A round at k: verify k+1, re-enter the verified tokens, k−1 steps.
+		b.ReportMetric((mv+me+float64(k-1)*ms)/md, fmt.Sprintf("breakeven-tau-k%d", k))
+	}
 }

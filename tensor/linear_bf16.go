@@ -41,17 +41,25 @@ func LinearBF16Forward(y, x []float32, w []uint16, b []float32, n, in, out int) 
 		b = b[:out]
 	}
 	j := linBF16Pool.Get().(*linBF16Job)
-	*j = linBF16Job{y: y, x: x, w: w, b: b, n: n, in: in, out: out}
+	*j = linBF16Job{y: y, x: x, w: w, b: b, n: n, nOut: n, in: in, out: out}
+	var pad *[]float32
+	if x4, ok := padRows(x, n, in); ok {
+		pad, j.x, j.n = x4, *x4, 4
+	}
 	j.parts = Chunks(out, max(1, 65536/(in+1)))
 	parallel(j.parts, j, &j.wg)
 	*j = linBF16Job{}
 	linBF16Pool.Put(j)
+	if pad != nil {
+		putScratch(pad)
+	}
 }
 
 type linBF16Job struct {
 	y, x, b    []float32
 	w          []uint16
 	n, in, out int
+	nOut       int // rows of y to write (n counts the padded rows of x)
 	parts      int
 	wg         sync.WaitGroup
 }
@@ -99,8 +107,10 @@ func (j *linBF16Job) rowPair(o0, o1 int) {
 				s0 += dotBF16Scalar(xr, w0[m:])
 				s1 += dotBF16Scalar(xr, w1[m:])
 			}
-			y[(i+r)*out+o0] = s0 + b0
-			y[(i+r)*out+o1] = s1 + b1
+			if i+r < j.nOut {
+				y[(i+r)*out+o0] = s0 + b0
+				y[(i+r)*out+o1] = s1 + b1
+			}
 		}
 	}
 	for ; i < n; i++ {

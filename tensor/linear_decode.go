@@ -27,11 +27,31 @@ func LinearRowsForward(y, x, w, b []float32, n, in, out int) {
 		b = b[:out]
 	}
 	j := linRowsPool.Get().(*linRowsJob)
-	*j = linRowsJob{y: y, x: x, w: w, b: b, n: n, in: in, out: out}
+	*j = linRowsJob{y: y, x: x, w: w, b: b, n: n, nOut: n, in: in, out: out}
+	var pad *[]float32
+	if x4, ok := padRows(x, n, in); ok {
+		pad, j.x, j.n = x4, *x4, 4
+	}
 	j.parts = Chunks(out, max(1, 32768/(in+1)))
 	parallel(j.parts, j, &j.wg)
 	*j = linRowsJob{}
 	linRowsPool.Put(j)
+	if pad != nil {
+		putScratch(pad)
+	}
+}
+
+// padRows copies 2 or 3 rows of x into four zero-padded rows, when the
+// four-row kernel will take them: it computes four rows at about the cost
+// of one-row dots over two or three (verify passes at k = 1, 2).
+func padRows(x []float32, n, in int) (*[]float32, bool) {
+	if !useVecDot || in < 16 || n < 2 || n >= 4 {
+		return nil, false
+	}
+	p := getScratch(4 * in)
+	copy(*p, x[:n*in])
+	clear((*p)[n*in:])
+	return p, true
 }
 
 // linRowsJob is one LinearRowsForward call as a pool task (a closure would
@@ -39,6 +59,7 @@ func LinearRowsForward(y, x, w, b []float32, n, in, out int) {
 type linRowsJob struct {
 	y, x, w, b []float32
 	n, in, out int
+	nOut       int // rows of y to write (n counts the padded rows of x)
 	parts      int
 	wg         sync.WaitGroup
 }
@@ -89,8 +110,10 @@ func (j *linRowsJob) rowPair(o0, o1 int) {
 				s0 += dot(xr, w0[m:])
 				s1 += dot(xr, w1[m:])
 			}
-			y[(i+r)*out+o0] = s0 + b0
-			y[(i+r)*out+o1] = s1 + b1
+			if i+r < j.nOut {
+				y[(i+r)*out+o0] = s0 + b0
+				y[(i+r)*out+o1] = s1 + b1
+			}
 		}
 	}
 	for ; i < n; i++ {

@@ -140,6 +140,7 @@ func TestDecodeKernelsDoNotAllocate(t *testing.T) {
 		"silu":      func() { SiLUGateForward(y[:n*I], x[:n*I], x[:n*I]) },
 		"softmax":   func() { SoftmaxForward(y, x, 1, V) },
 		"linear1":   func() { LinearAuto(y, x, w, nil, 1, H, V) },
+		"linear3":   func() { LinearAuto(y, x, w, nil, 3, H, V) },
 		"linear4":   func() { LinearAuto(y, x, w, nil, n, H, V) },
 		"attn-kv1": func() {
 			AttentionKVForward(y, x, k, v, KVAttnShape{T: 1, Past: past, NH: NH, KVH: NH, HD: HD})

@@ -157,52 +157,71 @@ func newline(b *bytes.Buffer, depth int) {
 	}
 }
 
-const hexDigits = "0123456789abcdef"
-
-// writePyString writes s as Python's json encoder does with ensure_ascii:
-// printable ASCII as is, the short escapes \" \\ \n \r \t \b \f, and every
-// other code point as \uXXXX in lower-case hex (a surrogate pair above the BMP).
+// writePyString writes s as AppendPyString does, refusing invalid UTF-8,
+// which Python's json.loads could not have produced.
 func writePyString(b *bytes.Buffer, s string) error {
 	if !utf8.ValidString(s) {
 		return fmt.Errorf("pyjson: string %q is not valid UTF-8", s)
 	}
-	b.WriteByte('"')
-	for _, r := range s {
-		switch {
-		case r == '"':
-			b.WriteString(`\"`)
-		case r == '\\':
-			b.WriteString(`\\`)
-		case r == '\n':
-			b.WriteString(`\n`)
-		case r == '\r':
-			b.WriteString(`\r`)
-		case r == '\t':
-			b.WriteString(`\t`)
-		case r == '\b':
-			b.WriteString(`\b`)
-		case r == '\f':
-			b.WriteString(`\f`)
-		case r >= 0x20 && r <= 0x7e:
-			b.WriteByte(byte(r))
-		case r < 0x10000:
-			writeU(b, r)
-		default:
-			r -= 0x10000
-			writeU(b, 0xd800|(r>>10)&0x3ff)
-			writeU(b, 0xdc00|r&0x3ff)
-		}
-	}
-	b.WriteByte('"')
+	b.Write(AppendPyString(b.AvailableBuffer(), s, true))
 	return nil
 }
 
-func writeU(b *bytes.Buffer, r rune) {
-	b.WriteString(`\u`)
-	b.WriteByte(hexDigits[r>>12&0xf])
-	b.WriteByte(hexDigits[r>>8&0xf])
-	b.WriteByte(hexDigits[r>>4&0xf])
-	b.WriteByte(hexDigits[r&0xf])
+// AppendPyString appends s quoted as Python's json.dumps writes it: the short
+// escapes \" \\ \n \r \t \b \f, other control characters as \u00XX, and the
+// rest as is; with ensureASCII (json.dumps' default) also DEL and every
+// non-ASCII code point as \uXXXX (a surrogate pair above the BMP). Hex is
+// lower case. Without ensureASCII this is also serde_json's quoting.
+// Invalid UTF-8 is copied as is, or with ensureASCII written as \ufffd a byte;
+// callers that must refuse it check utf8.ValidString first.
+func AppendPyString(b []byte, s string, ensureASCII bool) []byte {
+	const hex = "0123456789abcdef"
+	u4 := func(b []byte, r rune) []byte {
+		return append(b, '\\', 'u', hex[r>>12&0xf], hex[r>>8&0xf], hex[r>>4&0xf], hex[r&0xf])
+	}
+	b = append(b, '"')
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c >= utf8.RuneSelf {
+			if !ensureASCII {
+				b = append(b, c)
+				i++
+				continue
+			}
+			r, size := utf8.DecodeRuneInString(s[i:])
+			i += size
+			if r < 0x10000 {
+				b = u4(b, r)
+			} else {
+				r -= 0x10000
+				b = u4(b, 0xd800|(r>>10)&0x3ff)
+				b = u4(b, 0xdc00|r&0x3ff)
+			}
+			continue
+		}
+		i++
+		switch {
+		case c == '"':
+			b = append(b, '\\', '"')
+		case c == '\\':
+			b = append(b, '\\', '\\')
+		case c == '\n':
+			b = append(b, '\\', 'n')
+		case c == '\r':
+			b = append(b, '\\', 'r')
+		case c == '\t':
+			b = append(b, '\\', 't')
+		case c == '\b':
+			b = append(b, '\\', 'b')
+		case c == '\f':
+			b = append(b, '\\', 'f')
+		case c < 0x20 || (c == 0x7f && ensureASCII):
+			b = u4(b, rune(c))
+		default:
+			b = append(b, c)
+		}
+	}
+	return append(b, '"')
 }
 
 // PyFloat formats f as Python's repr(float): the shortest digits that round

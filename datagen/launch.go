@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/speculators-go/speculators/config"
 )
 
 // LaunchOptions describe a vLLM server for hidden-state extraction
@@ -102,40 +104,9 @@ func LaunchCommand(o LaunchOptions) ([]string, error) {
 	spec := `{"method": "extract_hidden_states", "num_speculative_tokens": 1, "draft_model_config": {"hf_config": {"eagle_aux_hidden_state_layer_ids": [` +
 		strings.Join(strs, ", ") + `]}}}`
 	kv := `{"kv_connector": "ExampleHiddenStatesConnector", "kv_role": "kv_producer", "kv_connector_extra_config": {"shared_storage_path": ` +
-		pyString(path) + `}}`
+		string(config.AppendPyString(nil, path, true)) + `}}`
 	argv := []string{py, "-m", "vllm.entrypoints.cli.main", "serve", o.Model, "--speculative_config", spec, "--kv_transfer_config", kv}
 	return append(argv, o.VLLMArgs...), nil
-}
-
-// pyString quotes s as json.dumps does with ensure_ascii.
-func pyString(s string) string {
-	var b strings.Builder
-	b.WriteByte('"')
-	for _, r := range s {
-		switch {
-		case r == '"':
-			b.WriteString(`\"`)
-		case r == '\\':
-			b.WriteString(`\\`)
-		case r == '\n':
-			b.WriteString(`\n`)
-		case r == '\r':
-			b.WriteString(`\r`)
-		case r == '\t':
-			b.WriteString(`\t`)
-		case r < 0x20 || r > 0x7e:
-			if r > 0xffff {
-				r -= 0x10000
-				fmt.Fprintf(&b, `\u%04x\u%04x`, 0xd800+(r>>10), 0xdc00+(r&0x3ff))
-			} else {
-				fmt.Fprintf(&b, `\u%04x`, r)
-			}
-		default:
-			b.WriteRune(r)
-		}
-	}
-	b.WriteByte('"')
-	return b.String()
 }
 
 // ShellQuote joins argv for a POSIX shell.

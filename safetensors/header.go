@@ -8,6 +8,8 @@ import (
 	"math/bits"
 	"slices"
 	"strconv"
+
+	"github.com/speculators-go/speculators/config"
 )
 
 // MaxHeaderSize bounds the JSON header, as the Rust reader does
@@ -159,9 +161,9 @@ func encodeHeader(tensors []TensorInfo, meta map[string]string, metaKeys []strin
 			if i > 0 {
 				b = append(b, ',')
 			}
-			b = appendJSONString(b, k)
+			b = appendSerdeString(b, k)
 			b = append(b, ':')
-			b = appendJSONString(b, meta[k])
+			b = appendSerdeString(b, meta[k])
 		}
 		b = append(b, '}')
 		first = false
@@ -171,9 +173,9 @@ func encodeHeader(tensors []TensorInfo, meta map[string]string, metaKeys []strin
 			b = append(b, ',')
 		}
 		first = false
-		b = appendJSONString(b, t.Name)
+		b = appendSerdeString(b, t.Name)
 		b = append(b, `:{"dtype":`...)
-		b = appendJSONString(b, string(t.DType))
+		b = appendSerdeString(b, string(t.DType))
 		b = append(b, `,"shape":[`...)
 		for i, d := range t.Shape {
 			if i > 0 {
@@ -194,34 +196,9 @@ func encodeHeader(tensors []TensorInfo, meta map[string]string, metaKeys []strin
 	return b
 }
 
-// appendJSONString escapes like serde_json: only '"', '\\' and control
-// characters are escaped (\b \t \n \f \r short, others \u00xx lowercase);
-// non-ASCII is written as raw UTF-8. s must be valid UTF-8.
-func appendJSONString(b []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	b = append(b, '"')
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c == '"':
-			b = append(b, '\\', '"')
-		case c == '\\':
-			b = append(b, '\\', '\\')
-		case c == '\b':
-			b = append(b, '\\', 'b')
-		case c == '\t':
-			b = append(b, '\\', 't')
-		case c == '\n':
-			b = append(b, '\\', 'n')
-		case c == '\f':
-			b = append(b, '\\', 'f')
-		case c == '\r':
-			b = append(b, '\\', 'r')
-		case c < 0x20:
-			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-		default:
-			b = append(b, c)
-		}
-	}
-	return append(b, '"')
+// appendSerdeString quotes s as serde_json does: '"', '\\' and control
+// characters escaped, non-ASCII as raw UTF-8, which is Python's json.dumps
+// with ensure_ascii=False.
+func appendSerdeString(b []byte, s string) []byte {
+	return config.AppendPyString(b, s, false)
 }

@@ -115,7 +115,7 @@ func Resave(src, dst string, opt ResaveOptions) (*ResaveSummary, error) {
 		dopt.Progress = func(file, name string, done, total int64) {
 			if now := time.Now(); now.Sub(last) >= every {
 				last = now
-				fmt.Fprintf(opt.Log, "resave: %s / %s (%.0f%%) %s\n", humanBytes(done), humanBytes(total), 100*float64(done)/float64(max(total, 1)), file)
+				fmt.Fprintf(opt.Log, "resave: %s / %s (%.0f%%) %s\n", HumanBytes(done), HumanBytes(total), 100*float64(done)/float64(max(total, 1)), file)
 			}
 		}
 	}
@@ -173,7 +173,7 @@ func Resave(src, dst string, opt ResaveOptions) (*ResaveSummary, error) {
 			cast = fmt.Sprintf(", %d cast to %s", sum.Cast, opt.DType)
 		}
 		fmt.Fprintf(opt.Log, "resave: wrote %d tensors (%s%s) into %s in %.1fs; copied %d other files\n",
-			sum.Tensors, humanBytes(sum.Bytes), cast, strings.Join(sum.WeightFiles, ", "), time.Since(start).Seconds(), len(sum.Copied))
+			sum.Tensors, HumanBytes(sum.Bytes), cast, strings.Join(sum.WeightFiles, ", "), time.Since(start).Seconds(), len(sum.Copied))
 	}
 	return sum, nil
 }
@@ -198,7 +198,9 @@ func castTensor(ti TensorInfo, data []byte, dst DType) Tensor {
 	}}
 }
 
-func humanBytes(n int64) string {
+// HumanBytes formats a byte count with a decimal unit (B, kB, MB, GB), as
+// the resave progress lines and the convert command print sizes.
+func HumanBytes(n int64) string {
 	switch {
 	case n >= 1e9:
 		return fmt.Sprintf("%.2f GB", float64(n)/1e9)

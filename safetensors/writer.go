@@ -12,6 +12,8 @@ import (
 	"slices"
 	"strconv"
 	"unicode/utf8"
+
+	"github.com/speculators-go/speculators/config"
 )
 
 // Tensor is one tensor to write. Its bytes come from Data, or (streaming,
@@ -540,50 +542,13 @@ func EncodeIndex(totalSize, totalParameters int64, weightMap map[string]string) 
 			b = append(b, ',')
 		}
 		b = append(b, "\n    "...)
-		b = appendPyJSONString(b, n)
+		b = config.AppendPyString(b, n, true)
 		b = append(b, ": "...)
-		b = appendPyJSONString(b, weightMap[n])
+		b = config.AppendPyString(b, weightMap[n], true)
 	}
 	if len(names) > 0 {
 		b = append(b, "\n  "...)
 	}
 	b = append(b, "}\n}\n"...)
 	return b
-}
-
-// appendPyJSONString escapes like Python's json.dumps with ensure_ascii:
-// non-ASCII as \uxxxx (surrogate pairs above U+FFFF), lowercase hex.
-func appendPyJSONString(b []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	u4 := func(b []byte, r rune) []byte {
-		return append(b, '\\', 'u', hex[r>>12&0xf], hex[r>>8&0xf], hex[r>>4&0xf], hex[r&0xf])
-	}
-	b = append(b, '"')
-	for _, r := range s {
-		switch {
-		case r == '"':
-			b = append(b, '\\', '"')
-		case r == '\\':
-			b = append(b, '\\', '\\')
-		case r == '\n':
-			b = append(b, '\\', 'n')
-		case r == '\r':
-			b = append(b, '\\', 'r')
-		case r == '\t':
-			b = append(b, '\\', 't')
-		case r == '\b':
-			b = append(b, '\\', 'b')
-		case r == '\f':
-			b = append(b, '\\', 'f')
-		case r < 0x20 || (r >= 0x7f && r < 0x10000): // outside ' '..'~'
-			b = u4(b, r)
-		case r >= 0x10000:
-			r -= 0x10000
-			b = u4(b, 0xd800+(r>>10))
-			b = u4(b, 0xdc00+(r&0x3ff))
-		default:
-			b = append(b, byte(r))
-		}
-	}
-	return append(b, '"')
 }

@@ -16,19 +16,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${1:-3}
 steps=${2:-8}
-py=/usr/bin/python3
-if ! $py -c 'import torch' 2>/dev/null; then
-	echo "bench_block: $py cannot import torch (apt-get install -y python3-torch python3-numpy)" >&2
-	exit 1
-fi
-if [ -z "${OPENBLAS_CORETYPE:-}" ]; then
-	if grep -qw avx512f /proc/cpuinfo; then
-		export OPENBLAS_CORETYPE=SkylakeX
-	elif grep -qw avx2 /proc/cpuinfo; then
-		export OPENBLAS_CORETYPE=Haswell
-	fi
-fi
-echo "bench_block: OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-auto}, $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+. scripts/lib.sh
+need_torch bench_block
+set_openblas_coretype
+echo "bench_block: OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-auto}, $(machine_load)" >&2
 bin=$(mktemp -d)/speculators
 trap 'rm -rf "$(dirname "$bin")"' EXIT
 go build -o "$bin" ./cmd/speculators

@@ -16,19 +16,10 @@ cd "$(dirname "$0")/.."
 rounds=${1:-3}
 rows=${2:-16}
 seq=${3:-512}
-py=/usr/bin/python3
-if ! $py -c 'import torch' 2>/dev/null; then
-	echo "bench_datagen: $py cannot import torch (apt-get install -y python3-torch python3-numpy)" >&2
-	exit 1
-fi
-if [ -z "${OPENBLAS_CORETYPE:-}" ]; then
-	if grep -qw avx512f /proc/cpuinfo; then
-		export OPENBLAS_CORETYPE=SkylakeX
-	elif grep -qw avx2 /proc/cpuinfo; then
-		export OPENBLAS_CORETYPE=Haswell
-	fi
-fi
-echo "bench_datagen: $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+. scripts/lib.sh
+need_torch bench_datagen
+set_openblas_coretype
+echo "bench_datagen: $(machine_load)" >&2
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 bin=$tmp/speculators

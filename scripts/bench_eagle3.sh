@@ -15,19 +15,10 @@ cd "$(dirname "$0")/.."
 rounds=${1:-3}
 steps=${2:-2}
 T=${3:-2048}
-py=/usr/bin/python3
-if ! $py -c 'import torch' 2>/dev/null; then
-	echo "bench_eagle3: $py cannot import torch (apt-get install -y python3-torch python3-numpy)" >&2
-	exit 1
-fi
-if [ -z "${OPENBLAS_CORETYPE:-}" ]; then
-	if grep -qw avx512f /proc/cpuinfo; then
-		export OPENBLAS_CORETYPE=SkylakeX
-	elif grep -qw avx2 /proc/cpuinfo; then
-		export OPENBLAS_CORETYPE=Haswell
-	fi
-fi
-echo "bench_eagle3: T=$T, OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-auto}, $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+. scripts/lib.sh
+need_torch bench_eagle3
+set_openblas_coretype
+echo "bench_eagle3: T=$T, OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-auto}, $(machine_load)" >&2
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 go test -c -o "$tmp/eagle3.test" ./model/eagle3
@@ -35,8 +26,7 @@ out=$tmp/results
 for r in $(seq 1 "$rounds"); do
 	echo "round $r/$rounds" >&2
 	EAGLE3_BENCH_T=$T "$tmp/eagle3.test" -test.run '^$' -test.bench '^BenchmarkTrainStep$' -test.benchtime "${steps}x" |
-		awk '/^BenchmarkTrainStep/ { for (i = 1; i < NF; i++) { if ($(i+1) == "ns/op") ns = $i; if ($(i+1) == "cpu-ms/op") cpu = $i }
-			printf "go {\"step_ms\": %f, \"step_cpu_ms\": %f}\n", ns / 1e6, cpu }' >>"$out"
+		bench_step_json BenchmarkTrainStep >>"$out"
 	printf 'torch %s\n' "$($py model/eagle3/testdata/bench_step.py --T "$T" --steps "$steps" --warmup 1 --threads 2 --json 2>/dev/null)" >>"$out"
 done
 $py - "$out" "$rounds" "$steps" "$T" <<'PY'

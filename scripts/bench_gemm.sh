@@ -10,6 +10,7 @@
 #   SINGLE=0 bash scripts/bench_gemm.sh   # skip the one-thread go/openblas table
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
 
 RUNS="${RUNS:-5}"
 THREADS="${THREADS:-0}"
@@ -21,15 +22,7 @@ impls=go,gonum
 if [ -e /usr/include/x86_64-linux-gnu/cblas.h ] || [ -e /usr/include/cblas.h ]; then
 	go build -tags openblas -o "$bin" ./cmd/speculators
 	impls=go,openblas,gonum
-	# OpenBLAS 0.3.21 does not recognise some virtualized CPUs and falls back
-	# to SSE3 ("Prescott") kernels; give it its best kernels for a fair race.
-	if [ -z "${OPENBLAS_CORETYPE:-}" ]; then
-		if grep -qw avx512f /proc/cpuinfo; then
-			export OPENBLAS_CORETYPE=SkylakeX
-		elif grep -qw avx2 /proc/cpuinfo; then
-			export OPENBLAS_CORETYPE=Haswell
-		fi
-	fi
+	set_openblas_coretype # its best kernels, for a fair race
 else
 	echo "bench_gemm: libopenblas-dev not installed; measuring go and gonum only" >&2
 	go build -o "$bin" ./cmd/speculators

@@ -12,25 +12,16 @@
 #
 # PyTorch runs with torch.set_num_threads(2) (the stated baseline) and with 1
 # thread and OPENBLAS_NUM_THREADS=1 (often faster on this shared 2-core
-# machine); OPENBLAS_CORETYPE is set from the CPU flags as in bench_block.sh.
+# machine); OPENBLAS_CORETYPE is set from the CPU flags (scripts/lib.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${1:-3}
 prompt=${2:-128}
 gen=${3:-64}
-py=/usr/bin/python3
-if ! $py -c 'import torch' 2>/dev/null; then
-	echo "bench_llama: $py cannot import torch (apt-get install -y python3-torch python3-numpy)" >&2
-	exit 1
-fi
-if [ -z "${OPENBLAS_CORETYPE:-}" ]; then
-	if grep -qw avx512f /proc/cpuinfo; then
-		export OPENBLAS_CORETYPE=SkylakeX
-	elif grep -qw avx2 /proc/cpuinfo; then
-		export OPENBLAS_CORETYPE=Haswell
-	fi
-fi
-echo "bench_llama: OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-auto}, $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+. scripts/lib.sh
+need_torch bench_llama
+set_openblas_coretype
+echo "bench_llama: OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-auto}, $(machine_load)" >&2
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 bin=$tmp/speculators

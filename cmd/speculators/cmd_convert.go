@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/speculators-go/speculators/convert"
+	"github.com/speculators-go/speculators/safetensors"
 	"github.com/speculators-go/speculators/validate"
 )
 
@@ -87,7 +88,7 @@ Exit codes: 0 success, 1 conversion failed or validation found errors, 2 bad usa
 				return err
 			}
 			out := cmd.OutOrStdout()
-			fmt.Fprintf(out, "converted %s (%s) -> %s: %d tensors, %s, %s\n", o.Source, o.Algorithm, res.Dir, res.Tensors, humanBytes(res.Bytes), res.DType.TorchName())
+			fmt.Fprintf(out, "converted %s (%s) -> %s: %d tensors, %s, %s\n", o.Source, o.Algorithm, res.Dir, res.Tensors, safetensors.HumanBytes(res.Bytes), res.DType.TorchName())
 			if len(res.Dropped) > 0 {
 				names := make([]string, 0, len(res.Dropped))
 				for n := range res.Dropped {
@@ -131,17 +132,4 @@ func reportValidation(out io.Writer, r *validate.Report, skipped bool) error {
 		return &exitError{code: 1, err: fmt.Errorf("%s: converted, but validation found %d errors", r.Dir, errs)}
 	}
 	return nil
-}
-
-// humanBytes formats a byte count with a decimal unit.
-func humanBytes(n int64) string {
-	switch {
-	case n >= 1e9:
-		return fmt.Sprintf("%.2f GB", float64(n)/1e9)
-	case n >= 1e6:
-		return fmt.Sprintf("%.1f MB", float64(n)/1e6)
-	case n >= 1e3:
-		return fmt.Sprintf("%.1f kB", float64(n)/1e3)
-	}
-	return fmt.Sprintf("%d B", n)
 }

@@ -15,11 +15,12 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/speculators-go/speculators/config"
 )
 
-// pyFloatRepr formats f as Python's repr(float) does: the shortest digits
-// that round-trip, fixed notation for decimal exponents in [-4, 16) with at
-// least one fractional digit, scientific notation (e+XX / e-XX) otherwise.
+// pyFloatRepr formats f as Python's repr(float) does: config.PyFloat, but
+// with repr's nan, inf and -inf where json.dumps writes NaN and Infinity.
 func pyFloatRepr(f float64) string {
 	switch {
 	case math.IsNaN(f):
@@ -29,44 +30,7 @@ func pyFloatRepr(f float64) string {
 	case math.IsInf(f, -1):
 		return "-inf"
 	}
-	if f == 0 {
-		if math.Signbit(f) {
-			return "-0.0"
-		}
-		return "0.0"
-	}
-	s := strconv.FormatFloat(f, 'e', -1, 64) // e.g. -1.2345e+06
-	neg := s[0] == '-'
-	if neg {
-		s = s[1:]
-	}
-	epos := strings.IndexByte(s, 'e')
-	mant, expStr := s[:epos], s[epos+1:]
-	exp, _ := strconv.Atoi(expStr)
-	digits := strings.Replace(mant, ".", "", 1)
-	var out string
-	if exp < -4 || exp >= 16 {
-		m := digits[:1]
-		if len(digits) > 1 {
-			m += "." + digits[1:]
-		}
-		sign := "+"
-		if exp < 0 {
-			sign = "-"
-			exp = -exp
-		}
-		out = fmt.Sprintf("%se%s%02d", m, sign, exp)
-	} else if exp < 0 {
-		out = "0." + strings.Repeat("0", -exp-1) + digits
-	} else if len(digits) <= exp+1 {
-		out = digits + strings.Repeat("0", exp+1-len(digits)) + ".0"
-	} else {
-		out = digits[:exp+1] + "." + digits[exp+1:]
-	}
-	if neg {
-		out = "-" + out
-	}
-	return out
+	return config.PyFloat(f)
 }
 
 // pyStr is Python's str() of a value as Jinja2 prints it: strings as they
@@ -255,17 +219,7 @@ func pyJSON(b *strings.Builder, v Value, o *jsonOptions, level int) error {
 	case KindBigInt:
 		b.WriteString(v.v.(*big.Int).String())
 	case KindFloat:
-		f := v.AsFloat()
-		switch {
-		case math.IsNaN(f):
-			b.WriteString("NaN")
-		case math.IsInf(f, 1):
-			b.WriteString("Infinity")
-		case math.IsInf(f, -1):
-			b.WriteString("-Infinity")
-		default:
-			b.WriteString(pyFloatRepr(f))
-		}
+		b.WriteString(config.PyFloat(v.AsFloat()))
 	case KindString:
 		writeJSONString(b, v.AsString(), o.ensureASCII)
 	case KindList:
@@ -331,51 +285,9 @@ func writeNewlineIndent(b *strings.Builder, o *jsonOptions, level int) {
 	}
 }
 
-// writeJSONString writes s as Python's json encoder does: \" \\ \n \r \t \b
-// \f, \u00XX for other control characters, and (ensure_ascii) \uXXXX with
-// surrogate pairs for everything above ASCII.
+// writeJSONString writes s as Python's json encoder does (config.AppendPyString).
 func writeJSONString(b *strings.Builder, s string, ensureASCII bool) {
-	b.WriteByte('"')
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			switch c {
-			case '"':
-				b.WriteString(`\"`)
-			case '\\':
-				b.WriteString(`\\`)
-			case '\n':
-				b.WriteString(`\n`)
-			case '\r':
-				b.WriteString(`\r`)
-			case '\t':
-				b.WriteString(`\t`)
-			case '\b':
-				b.WriteString(`\b`)
-			case '\f':
-				b.WriteString(`\f`)
-			default:
-				if c < 0x20 || (ensureASCII && c == 0x7f) {
-					fmt.Fprintf(b, `\u%04x`, c)
-				} else {
-					b.WriteByte(c)
-				}
-			}
-			i++
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if !ensureASCII {
-			b.WriteString(s[i : i+size])
-		} else if r > 0xffff {
-			r -= 0x10000
-			fmt.Fprintf(b, `\u%04x\u%04x`, 0xd800+(r>>10), 0xdc00+(r&0x3ff))
-		} else {
-			fmt.Fprintf(b, `\u%04x`, r)
-		}
-		i += size
-	}
-	b.WriteByte('"')
+	b.Write(config.AppendPyString(make([]byte, 0, len(s)+2), s, ensureASCII))
 }
 
 // PyStr returns Python's str() of v as Jinja2 prints it.

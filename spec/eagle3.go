@@ -24,6 +24,7 @@ type Eagle3 struct {
 	logits  []float32 // its draft logits (Vd)
 	probs   []float32 // (Vd)
 	chunk   int
+	drafts  []int32 // Draft's result, reused
 }
 
 // NewEagle3 wraps a loaded EAGLE-3 draft for a verifier of nLayers layers,
@@ -79,19 +80,19 @@ func (e *Eagle3) flush() error {
 		return nil
 	}
 	e.dr.Truncate(e.cached)
-	AH, H, Vd := e.m.A*e.m.H, e.m.H, e.m.Vd
+	AH := e.m.A * e.m.H
 	for lo := 0; lo < len(e.pendIDs); lo += e.chunk {
 		hi := min(lo+e.chunk, len(e.pendIDs))
 		// Verified token j of the sequence sits at position j (x_0 at 0, never cached).
 		pos0 := e.cached + 1
-		h, l, err := e.dr.Extend(e.pendIDs[lo:hi], e.pendAux[lo*AH:hi*AH], pos0)
+		// Only the last position drafts: the others need just their keys and values.
+		h, l, err := e.dr.ExtendLast(e.pendIDs[lo:hi], e.pendAux[lo*AH:hi*AH], pos0)
 		if err != nil {
 			return fmt.Errorf("spec: %w", err)
 		}
 		e.cached += hi - lo
-		n := hi - lo
-		copy(e.hid, h[(n-1)*H:n*H])
-		copy(e.logits, l[(n-1)*Vd:n*Vd])
+		copy(e.hid, h)
+		copy(e.logits, l)
 	}
 	e.pendIDs, e.pendAux = e.pendIDs[:0], e.pendAux[:0]
 	return nil
@@ -102,7 +103,8 @@ func (e *Eagle3) Draft(k int, smp *sample.Sampler, q [][]float32) ([]int32, erro
 	if err := e.flush(); err != nil {
 		return nil, err
 	}
-	out := make([]int32, 0, k)
+	out := e.drafts[:0]
+	defer func() { e.drafts = out[:0] }()
 	logits, hid := e.logits, e.hid
 	for i := range k {
 		var tok int32

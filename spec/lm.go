@@ -24,6 +24,7 @@ type LM struct {
 	drafted []int32   // speculative tokens in the cache after the verified ones
 	logits  []float32 // (V) last logits, clipped to the verifier vocabulary
 	tok     []int32
+	drafts  []int32 // Draft's result, reused
 }
 
 // NewLM wraps a draft model for a verifier of vocabulary verifierV.
@@ -65,7 +66,7 @@ func (l *LM) Draft(k int, smp *sample.Sampler, q [][]float32) ([]int32, error) {
 		keep++
 	}
 	l.cached += keep
-	l.pending = l.pending[keep:]
+	l.pending = append(l.pending[:0], l.pending[keep:]...) // keep the buffer's front: no regrowth
 	l.drafted = l.drafted[:0]
 	if err := l.st.Truncate(0, l.cached); err != nil {
 		return nil, fmt.Errorf("spec: draft LM: %w", err)
@@ -81,7 +82,8 @@ func (l *LM) Draft(k int, smp *sample.Sampler, q [][]float32) ([]int32, error) {
 	l.cached += len(l.pending)
 	l.pending = l.pending[:0]
 	l.setLogits(out.LastLogits(0))
-	drafts := make([]int32, 0, k)
+	drafts := l.drafts[:0]
+	defer func() { l.drafts = drafts[:0] }()
 	for i := range k {
 		var tok int32
 		if q != nil {

@@ -33,7 +33,7 @@ type Drafter interface {
 	// Draft proposes k tokens (verifier ids) after the verified sequence.
 	// Each is drawn with smp from the drafter's distribution; when q is
 	// non-nil, q[i] (verifier vocabulary) receives the distribution draft i
-	// was drawn from.
+	// was drawn from. The returned slice is valid until the next call.
 	Draft(k int, smp *sample.Sampler, q [][]float32) ([]int32, error)
 }
 
@@ -227,10 +227,17 @@ func (e *Engine) Generate(prompt []int32, opt Options) ([]int32, Stats, error) {
 		if err != nil {
 			return gen, st, err
 		}
-		for i := range K + 1 {
-			vs.Probs(e.p[i], out.TokenLogits(0, i))
+		var m int
+		var tok int32
+		if greedy {
+			// Only the argmax of each row matters: no distributions over the vocabulary.
+			m, tok = acceptGreedy(out, drafts)
+		} else {
+			for i := range K + 1 {
+				vs.Probs(e.p[i], out.TokenLogits(0, i))
+			}
+			m, tok = Accept(e.p[:K+1], q, drafts, greedy, vs)
 		}
-		m, tok := Accept(e.p[:K+1], q, drafts, greedy, vs)
 		st.Verify += time.Since(tv)
 		st.Drafts++
 		st.DraftTokens += K
@@ -266,6 +273,17 @@ func (e *Engine) auxRows(out *llama.Output, lo, hi int) []float32 {
 	}
 	w := out.A * out.H
 	return out.Hidden[(out.Offsets[0]+lo)*w : (out.Offsets[0]+hi)*w]
+}
+
+// acceptGreedy is Accept with greedy set, reading the argmax of each row
+// of the verifier's logits.
+func acceptGreedy(out *llama.Output, drafts []int32) (int, int32) {
+	for i, d := range drafts {
+		if a := int32(sample.Argmax(out.TokenLogits(0, i))); a != d {
+			return i, a
+		}
+	}
+	return len(drafts), int32(sample.Argmax(out.TokenLogits(0, len(drafts))))
 }
 
 // Accept verifies drafts against the verifier's distributions p (K+1 rows:

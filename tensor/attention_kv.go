@@ -69,10 +69,17 @@ func AttentionKVForward(out, q, k, v []float32, sh KVAttnShape) {
 	j.out, j.q, j.k, j.v, j.sh = out, q, k, v, sh
 	j.items = sh.T * sh.KVH
 	j.parts = Chunks(j.items, 1)
+	if sh.T*sh.NH*(sh.Past+sh.T)*sh.HD < kvSerialWork {
+		j.parts = 1 // a short cache: the hand-off costs more than it saves
+	}
 	parallel(j.parts, j, &j.wg)
 	j.out, j.q, j.k, j.v = nil, nil, nil, nil
 	kvAttnPool.Put(j)
 }
+
+// kvSerialWork is the multiply-add count (per score or output pass) below
+// which AttentionKVForward runs on the calling goroutine.
+const kvSerialWork = 1 << 15
 
 // kvAttnJob is one AttentionKVForward call as a pool task, so that a decode
 // step allocates nothing (a closure handed to the workers would escape).

@@ -14,6 +14,7 @@ func TestAttentionKVForward(t *testing.T) {
 		{T: 4, Past: 30, NH: 4, KVH: 1, HD: 32, Window: 8},
 		{T: 3, Past: 10, NH: 2, KVH: 2, HD: 33, Window: 1, LDK: 70},
 		{T: 2, Past: 5, NH: 2, KVH: 1, HD: 16, Scale: 0.3},
+		{T: 4, Past: 300, NH: 4, KVH: 2, HD: 32}, // above kvSerialWork: split over workers
 		{T: 16, Past: 0, NH: 2, KVH: 1, HD: 16},
 		{T: 40, Past: 100, NH: 4, KVH: 2, HD: 32},
 		{T: 150, Past: 70, NH: 2, KVH: 2, HD: 24, Window: 50},

@@ -16,7 +16,7 @@ var useVecDot = hasAVX2
 func dotBF16AVX2(a *float32, w *uint16, n int) float32
 
 //go:noescape
-func dot4AVX2(x *float32, ldx int, w *float32, n int, out *float32)
+func dot4x2AVX2(x *float32, ldx int, w *float32, ldw int, n int, out *float32)
 
 //go:noescape
-func dot4BF16AVX2(x *float32, ldx int, w *uint16, n int, out *float32)
+func dot4x2BF16AVX2(x *float32, ldx int, w *uint16, ldw int, n int, out *float32)

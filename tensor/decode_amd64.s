@@ -112,20 +112,25 @@ bfdone:
 	MOVSS X0, ret+24(FP)
 	RET
 
-// func dot4AVX2(x *float32, ldx int, w *float32, n int, out *float32)
-// out[r] = Σ x[r·ldx+i]·w[i] for r < 4, i < n, n a multiple of 16: four rows
-// of x against one weight row, each weight vector loaded once. Two
-// accumulators per row (even and odd 8-lane blocks).
-TEXT ·dot4AVX2(SB), NOSPLIT, $0-40
+// func dot4x2AVX2(x *float32, ldx int, w *float32, ldw int, n int, out *float32)
+// out[2r+c] = Σ x[r·ldx+i]·w[c·ldw+i] for r < 4, c < 2, i < n, n a multiple
+// of 16: four rows of x against two weight rows. Each x vector feeds two
+// FMAs, so the loop is bound by the FMA units rather than by loads (one
+// accumulator per output, eight in flight covers the FMA latency).
+TEXT ·dot4x2AVX2(SB), NOSPLIT, $0-48
 	MOVQ x+0(FP), SI
 	MOVQ ldx+8(FP), R8
 	SHLQ $2, R8
 	MOVQ w+16(FP), DI
-	MOVQ n+24(FP), CX
-	MOVQ out+32(FP), DX
+	MOVQ ldw+24(FP), BX
+	SHLQ $2, BX
+	ADDQ DI, BX
+	MOVQ n+32(FP), CX
+	MOVQ out+40(FP), DX
 	LEAQ (SI)(R8*1), R9
 	LEAQ (R9)(R8*1), R10
 	LEAQ (R10)(R8*1), R11
+	XORQ AX, AX
 	VXORPS Y0, Y0, Y0
 	VXORPS Y1, Y1, Y1
 	VXORPS Y2, Y2, Y2
@@ -135,67 +140,75 @@ TEXT ·dot4AVX2(SB), NOSPLIT, $0-40
 	VXORPS Y6, Y6, Y6
 	VXORPS Y7, Y7, Y7
 	SHRQ $4, CX
-	JZ d4done
+	JZ d42done
 
-d4loop:
-	VMOVUPS (DI), Y8
-	VMOVUPS 32(DI), Y9
-	VFMADD231PS (SI), Y8, Y0
-	VFMADD231PS 32(SI), Y9, Y1
-	VFMADD231PS (R9), Y8, Y2
-	VFMADD231PS 32(R9), Y9, Y3
-	VFMADD231PS (R10), Y8, Y4
-	VFMADD231PS 32(R10), Y9, Y5
-	VFMADD231PS (R11), Y8, Y6
-	VFMADD231PS 32(R11), Y9, Y7
-	ADDQ $64, DI
-	ADDQ $64, SI
-	ADDQ $64, R9
-	ADDQ $64, R10
-	ADDQ $64, R11
+d42loop:
+	VMOVUPS (DI)(AX*1), Y8
+	VMOVUPS (BX)(AX*1), Y9
+	VMOVUPS (SI)(AX*1), Y10
+	VMOVUPS (R9)(AX*1), Y11
+	VMOVUPS (R10)(AX*1), Y12
+	VMOVUPS (R11)(AX*1), Y13
+	VFMADD231PS Y10, Y8, Y0
+	VFMADD231PS Y10, Y9, Y1
+	VFMADD231PS Y11, Y8, Y2
+	VFMADD231PS Y11, Y9, Y3
+	VFMADD231PS Y12, Y8, Y4
+	VFMADD231PS Y12, Y9, Y5
+	VFMADD231PS Y13, Y8, Y6
+	VFMADD231PS Y13, Y9, Y7
+	VMOVUPS 32(DI)(AX*1), Y8
+	VMOVUPS 32(BX)(AX*1), Y9
+	VMOVUPS 32(SI)(AX*1), Y10
+	VMOVUPS 32(R9)(AX*1), Y11
+	VMOVUPS 32(R10)(AX*1), Y12
+	VMOVUPS 32(R11)(AX*1), Y13
+	VFMADD231PS Y10, Y8, Y0
+	VFMADD231PS Y10, Y9, Y1
+	VFMADD231PS Y11, Y8, Y2
+	VFMADD231PS Y11, Y9, Y3
+	VFMADD231PS Y12, Y8, Y4
+	VFMADD231PS Y12, Y9, Y5
+	VFMADD231PS Y13, Y8, Y6
+	VFMADD231PS Y13, Y9, Y7
+	ADDQ $64, AX
 	DECQ CX
-	JNZ d4loop
+	JNZ d42loop
 
-d4done:
-	VADDPS Y1, Y0, Y0
-	VADDPS Y3, Y2, Y2
-	VADDPS Y5, Y4, Y4
-	VADDPS Y7, Y6, Y6
-	VEXTRACTF128 $1, Y0, X1
-	VADDPS X1, X0, X0
-	VHADDPS X0, X0, X0
-	VHADDPS X0, X0, X0
-	MOVSS X0, (DX)
-	VEXTRACTF128 $1, Y2, X3
-	VADDPS X3, X2, X2
-	VHADDPS X2, X2, X2
-	VHADDPS X2, X2, X2
-	MOVSS X2, 4(DX)
-	VEXTRACTF128 $1, Y4, X5
-	VADDPS X5, X4, X4
-	VHADDPS X4, X4, X4
-	VHADDPS X4, X4, X4
-	MOVSS X4, 8(DX)
-	VEXTRACTF128 $1, Y6, X7
-	VADDPS X7, X6, X6
-	VHADDPS X6, X6, X6
-	VHADDPS X6, X6, X6
-	MOVSS X6, 12(DX)
+d42done:
+	// Horizontal sums: pairwise hadds bring the eight accumulators down to
+	// one ymm of eight totals, in output order.
+	VHADDPS Y1, Y0, Y0
+	VHADDPS Y3, Y2, Y2
+	VHADDPS Y5, Y4, Y4
+	VHADDPS Y7, Y6, Y6
+	VHADDPS Y2, Y0, Y0
+	VHADDPS Y6, Y4, Y4
+	VPERM2F128 $0x20, Y4, Y0, Y1
+	VPERM2F128 $0x31, Y4, Y0, Y2
+	VADDPS Y2, Y1, Y1
+	VMOVUPS Y1, (DX)
 	VZEROUPPER
 	RET
 
-// func dot4BF16AVX2(x *float32, ldx int, w *uint16, n int, out *float32)
-// dot4AVX2 with a bfloat16 weight row, widened once per 8 lanes.
-TEXT ·dot4BF16AVX2(SB), NOSPLIT, $0-40
+// func dot4x2BF16AVX2(x *float32, ldx int, w *uint16, ldw int, n int, out *float32)
+// dot4x2AVX2 with bfloat16 weight rows, widened once per 8 lanes; the same
+// accumulators and reduction, so a bf16 weight gives bit for bit the
+// result of its float32 widening.
+TEXT ·dot4x2BF16AVX2(SB), NOSPLIT, $0-48
 	MOVQ x+0(FP), SI
 	MOVQ ldx+8(FP), R8
 	SHLQ $2, R8
 	MOVQ w+16(FP), DI
-	MOVQ n+24(FP), CX
-	MOVQ out+32(FP), DX
+	MOVQ ldw+24(FP), BX
+	SHLQ $1, BX
+	ADDQ DI, BX
+	MOVQ n+32(FP), CX
 	LEAQ (SI)(R8*1), R9
 	LEAQ (R9)(R8*1), R10
 	LEAQ (R10)(R8*1), R11
+	XORQ AX, AX
+	XORQ DX, DX
 	VXORPS Y0, Y0, Y0
 	VXORPS Y1, Y1, Y1
 	VXORPS Y2, Y2, Y2
@@ -205,53 +218,57 @@ TEXT ·dot4BF16AVX2(SB), NOSPLIT, $0-40
 	VXORPS Y6, Y6, Y6
 	VXORPS Y7, Y7, Y7
 	SHRQ $4, CX
-	JZ b4done
+	JZ b42done
 
-b4loop:
-	VPMOVZXWD (DI), Y8
-	VPMOVZXWD 16(DI), Y9
+b42loop:
+	VPMOVZXWD (DI)(DX*1), Y8
+	VPMOVZXWD (BX)(DX*1), Y9
 	VPSLLD $16, Y8, Y8
 	VPSLLD $16, Y9, Y9
-	VFMADD231PS (SI), Y8, Y0
-	VFMADD231PS 32(SI), Y9, Y1
-	VFMADD231PS (R9), Y8, Y2
-	VFMADD231PS 32(R9), Y9, Y3
-	VFMADD231PS (R10), Y8, Y4
-	VFMADD231PS 32(R10), Y9, Y5
-	VFMADD231PS (R11), Y8, Y6
-	VFMADD231PS 32(R11), Y9, Y7
-	ADDQ $32, DI
-	ADDQ $64, SI
-	ADDQ $64, R9
-	ADDQ $64, R10
-	ADDQ $64, R11
+	VMOVUPS (SI)(AX*1), Y10
+	VMOVUPS (R9)(AX*1), Y11
+	VMOVUPS (R10)(AX*1), Y12
+	VMOVUPS (R11)(AX*1), Y13
+	VFMADD231PS Y10, Y8, Y0
+	VFMADD231PS Y10, Y9, Y1
+	VFMADD231PS Y11, Y8, Y2
+	VFMADD231PS Y11, Y9, Y3
+	VFMADD231PS Y12, Y8, Y4
+	VFMADD231PS Y12, Y9, Y5
+	VFMADD231PS Y13, Y8, Y6
+	VFMADD231PS Y13, Y9, Y7
+	VPMOVZXWD 16(DI)(DX*1), Y8
+	VPMOVZXWD 16(BX)(DX*1), Y9
+	VPSLLD $16, Y8, Y8
+	VPSLLD $16, Y9, Y9
+	VMOVUPS 32(SI)(AX*1), Y10
+	VMOVUPS 32(R9)(AX*1), Y11
+	VMOVUPS 32(R10)(AX*1), Y12
+	VMOVUPS 32(R11)(AX*1), Y13
+	VFMADD231PS Y10, Y8, Y0
+	VFMADD231PS Y10, Y9, Y1
+	VFMADD231PS Y11, Y8, Y2
+	VFMADD231PS Y11, Y9, Y3
+	VFMADD231PS Y12, Y8, Y4
+	VFMADD231PS Y12, Y9, Y5
+	VFMADD231PS Y13, Y8, Y6
+	VFMADD231PS Y13, Y9, Y7
+	ADDQ $64, AX
+	ADDQ $32, DX
 	DECQ CX
-	JNZ b4loop
+	JNZ b42loop
 
-b4done:
-	VADDPS Y1, Y0, Y0
-	VADDPS Y3, Y2, Y2
-	VADDPS Y5, Y4, Y4
-	VADDPS Y7, Y6, Y6
-	VEXTRACTF128 $1, Y0, X1
-	VADDPS X1, X0, X0
-	VHADDPS X0, X0, X0
-	VHADDPS X0, X0, X0
-	MOVSS X0, (DX)
-	VEXTRACTF128 $1, Y2, X3
-	VADDPS X3, X2, X2
-	VHADDPS X2, X2, X2
-	VHADDPS X2, X2, X2
-	MOVSS X2, 4(DX)
-	VEXTRACTF128 $1, Y4, X5
-	VADDPS X5, X4, X4
-	VHADDPS X4, X4, X4
-	VHADDPS X4, X4, X4
-	MOVSS X4, 8(DX)
-	VEXTRACTF128 $1, Y6, X7
-	VADDPS X7, X6, X6
-	VHADDPS X6, X6, X6
-	VHADDPS X6, X6, X6
-	MOVSS X6, 12(DX)
+b42done:
+	VHADDPS Y1, Y0, Y0
+	VHADDPS Y3, Y2, Y2
+	VHADDPS Y5, Y4, Y4
+	VHADDPS Y7, Y6, Y6
+	VHADDPS Y2, Y0, Y0
+	VHADDPS Y6, Y4, Y4
+	VPERM2F128 $0x20, Y4, Y0, Y1
+	VPERM2F128 $0x31, Y4, Y0, Y2
+	VADDPS Y2, Y1, Y1
+	MOVQ out+40(FP), DX
+	VMOVUPS Y1, (DX)
 	VZEROUPPER
 	RET

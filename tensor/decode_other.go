@@ -10,10 +10,10 @@ func axpyAVX2(a float32, x, y *float32, n int) { panic("tensor: no vector axpy i
 
 func dotBF16AVX2(a *float32, w *uint16, n int) float32 { panic("tensor: no vector dot in this build") }
 
-func dot4AVX2(x *float32, ldx int, w *float32, n int, out *float32) {
+func dot4x2AVX2(x *float32, ldx int, w *float32, ldw int, n int, out *float32) {
 	panic("tensor: no vector dot in this build")
 }
 
-func dot4BF16AVX2(x *float32, ldx int, w *uint16, n int, out *float32) {
+func dot4x2BF16AVX2(x *float32, ldx int, w *uint16, ldw int, n int, out *float32) {
 	panic("tensor: no vector dot in this build")
 }

@@ -13,13 +13,19 @@ func EmbeddingForward(out, w []float32, ids []int32, v, c int) error {
 			return fmt.Errorf("embedding: token id %d at position %d outside vocabulary of %d", id, t, v)
 		}
 	}
-	ParallelFor(len(ids), rowGrain(c), func(lo, hi int) {
-		for t := lo; t < hi; t++ {
-			id := int(ids[t])
-			copy(out[t*c:(t+1)*c], w[id*c:(id+1)*c])
-		}
-	})
+	if Chunks(len(ids), rowGrain(c)) <= 1 {
+		embedRows(out, w, ids, c, 0, len(ids))
+		return nil
+	}
+	ParallelFor(len(ids), rowGrain(c), func(lo, hi int) { embedRows(out, w, ids, c, lo, hi) })
 	return nil
+}
+
+func embedRows(out, w []float32, ids []int32, c, lo, hi int) {
+	for t := lo; t < hi; t++ {
+		id := int(ids[t])
+		copy(out[t*c:(t+1)*c], w[id*c:(id+1)*c])
+	}
 }
 
 // EmbeddingBackward accumulates dw[ids[t]] += dout[t]. Goroutines split the

@@ -41,17 +41,25 @@ func LinearBF16Forward(y, x []float32, w []uint16, b []float32, n, in, out int) 
 		b = b[:out]
 	}
 	j := linBF16Pool.Get().(*linBF16Job)
-	*j = linBF16Job{y: y, x: x, w: w, b: b, n: n, in: in, out: out}
+	*j = linBF16Job{y: y, x: x, w: w, b: b, n: n, nOut: n, in: in, out: out}
+	var pad *[]float32
+	if x4, ok := padRows(x, n, in); ok {
+		pad, j.x, j.n = x4, *x4, 4
+	}
 	j.parts = Chunks(out, max(1, 65536/(in+1)))
 	parallel(j.parts, j, &j.wg)
 	*j = linBF16Job{}
 	linBF16Pool.Put(j)
+	if pad != nil {
+		putScratch(pad)
+	}
 }
 
 type linBF16Job struct {
 	y, x, b    []float32
 	w          []uint16
 	n, in, out int
+	nOut       int // rows of y to write (n counts the padded rows of x)
 	parts      int
 	wg         sync.WaitGroup
 }
@@ -60,34 +68,54 @@ var linBF16Pool = sync.Pool{New: func() any { return new(linBF16Job) }}
 
 func (j *linBF16Job) run(part int) {
 	lo, hi := split(j.out, j.parts, part)
-	in, out, n, x, y := j.in, j.out, j.n, j.x, j.y
-	m4 := 0
-	if useVecDot && in >= 16 && n >= 4 {
-		m4 = in &^ 15
+	if useVecDot && j.in >= 16 && j.n >= 4 {
+		// As linRowsJob.run, with the same kernel on bf16 rows.
+		for o := lo; o < hi; o += 2 {
+			j.rowPair(o, min(o+1, hi-1))
+		}
+		return
 	}
-	var acc [4]float32
 	for o := lo; o < hi; o++ {
-		wr := j.w[o*in : (o+1)*in]
+		wr := j.w[o*j.in : (o+1)*j.in]
 		var bv float32
 		if j.b != nil {
 			bv = j.b[o]
 		}
-		i := 0
-		if m4 > 0 {
-			for ; i+4 <= n; i += 4 {
-				dot4BF16AVX2(&x[i*in], in, &wr[0], m4, &acc[0])
-				for r := 0; r < 4; r++ {
-					s := acc[r]
-					if m4 < in {
-						s += dotBF16Scalar(x[(i+r)*in+m4:(i+r+1)*in], wr[m4:])
-					}
-					y[(i+r)*out+o] = s + bv
-				}
+		for i := range j.n {
+			j.y[i*j.out+o] = dotBF16(j.x[i*j.in:(i+1)*j.in], wr) + bv
+		}
+	}
+}
+
+// rowPair is linRowsJob.rowPair on bf16 weight rows.
+func (j *linBF16Job) rowPair(o0, o1 int) {
+	in, out, n, x, y := j.in, j.out, j.n, j.x, j.y
+	m := in &^ 15
+	w0, w1 := j.w[o0*in:(o0+1)*in], j.w[o1*in:(o1+1)*in]
+	var b0, b1 float32
+	if j.b != nil {
+		b0, b1 = j.b[o0], j.b[o1]
+	}
+	var acc [8]float32
+	i := 0
+	for ; i+4 <= n; i += 4 {
+		dot4x2BF16AVX2(&x[i*in], in, &w0[0], (o1-o0)*in, m, &acc[0])
+		for r := range 4 {
+			s0, s1 := acc[2*r], acc[2*r+1]
+			if m < in {
+				xr := x[(i+r)*in+m : (i+r+1)*in]
+				s0 += dotBF16Scalar(xr, w0[m:])
+				s1 += dotBF16Scalar(xr, w1[m:])
+			}
+			if i+r < j.nOut {
+				y[(i+r)*out+o0] = s0 + b0
+				y[(i+r)*out+o1] = s1 + b1
 			}
 		}
-		for ; i < n; i++ {
-			y[i*out+o] = dotBF16(x[i*in:(i+1)*in], wr) + bv
-		}
+	}
+	for ; i < n; i++ {
+		y[i*out+o0] = dotBF16(x[i*in:(i+1)*in], w0) + b0
+		y[i*out+o1] = dotBF16(x[i*in:(i+1)*in], w1) + b1
 	}
 }
 

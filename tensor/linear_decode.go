@@ -27,11 +27,31 @@ func LinearRowsForward(y, x, w, b []float32, n, in, out int) {
 		b = b[:out]
 	}
 	j := linRowsPool.Get().(*linRowsJob)
-	*j = linRowsJob{y: y, x: x, w: w, b: b, n: n, in: in, out: out}
+	*j = linRowsJob{y: y, x: x, w: w, b: b, n: n, nOut: n, in: in, out: out}
+	var pad *[]float32
+	if x4, ok := padRows(x, n, in); ok {
+		pad, j.x, j.n = x4, *x4, 4
+	}
 	j.parts = Chunks(out, max(1, 32768/(in+1)))
 	parallel(j.parts, j, &j.wg)
 	*j = linRowsJob{}
 	linRowsPool.Put(j)
+	if pad != nil {
+		putScratch(pad)
+	}
+}
+
+// padRows copies 2 or 3 rows of x into four zero-padded rows, when the
+// four-row kernel will take them: it computes four rows at about the cost
+// of one-row dots over two or three (verify passes at k = 1, 2).
+func padRows(x []float32, n, in int) (*[]float32, bool) {
+	if !useVecDot || in < 16 || n < 2 || n >= 4 {
+		return nil, false
+	}
+	p := getScratch(4 * in)
+	copy(*p, x[:n*in])
+	clear((*p)[n*in:])
+	return p, true
 }
 
 // linRowsJob is one LinearRowsForward call as a pool task (a closure would
@@ -39,6 +59,7 @@ func LinearRowsForward(y, x, w, b []float32, n, in, out int) {
 type linRowsJob struct {
 	y, x, w, b []float32
 	n, in, out int
+	nOut       int // rows of y to write (n counts the padded rows of x)
 	parts      int
 	wg         sync.WaitGroup
 }
@@ -47,35 +68,57 @@ var linRowsPool = sync.Pool{New: func() any { return new(linRowsJob) }}
 
 func (j *linRowsJob) run(part int) {
 	lo, hi := split(j.out, j.parts, part)
-	in, out, n, x, y := j.in, j.out, j.n, j.x, j.y
-	m4 := 0 // columns the four-row kernel covers
-	if useVecDot && in >= 16 && n >= 4 {
-		m4 = in &^ 15
+	if useVecDot && j.in >= 16 && j.n >= 4 {
+		// Pairs of weight rows against four rows of x per pass: each x
+		// vector loaded feeds two FMAs. A leftover row pairs with itself,
+		// so every output is summed alike wherever the parts split.
+		for o := lo; o < hi; o += 2 {
+			j.rowPair(o, min(o+1, hi-1))
+		}
+		return
 	}
-	var acc [4]float32
 	for o := lo; o < hi; o++ {
-		wr := j.w[o*in : (o+1)*in]
+		wr := j.w[o*j.in : (o+1)*j.in]
 		var bv float32
 		if j.b != nil {
 			bv = j.b[o]
 		}
-		i := 0
-		if m4 > 0 {
-			// Four rows of x per pass over the weight row.
-			for ; i+4 <= n; i += 4 {
-				dot4AVX2(&x[i*in], in, &wr[0], m4, &acc[0])
-				for r := 0; r < 4; r++ {
-					s := acc[r]
-					if m4 < in {
-						s += dot(x[(i+r)*in+m4:(i+r+1)*in], wr[m4:])
-					}
-					y[(i+r)*out+o] = s + bv
-				}
+		for i := range j.n {
+			j.y[i*j.out+o] = dotVec(j.x[i*j.in:(i+1)*j.in], wr) + bv
+		}
+	}
+}
+
+// rowPair computes outputs o0 and o1 (o1 = o0 or o0+1) of every row of x
+// (n ≥ 4, in ≥ 16).
+func (j *linRowsJob) rowPair(o0, o1 int) {
+	in, out, n, x, y := j.in, j.out, j.n, j.x, j.y
+	m := in &^ 15
+	w0, w1 := j.w[o0*in:(o0+1)*in], j.w[o1*in:(o1+1)*in]
+	var b0, b1 float32
+	if j.b != nil {
+		b0, b1 = j.b[o0], j.b[o1]
+	}
+	var acc [8]float32
+	i := 0
+	for ; i+4 <= n; i += 4 {
+		dot4x2AVX2(&x[i*in], in, &w0[0], (o1-o0)*in, m, &acc[0])
+		for r := range 4 {
+			s0, s1 := acc[2*r], acc[2*r+1]
+			if m < in {
+				xr := x[(i+r)*in+m : (i+r+1)*in]
+				s0 += dot(xr, w0[m:])
+				s1 += dot(xr, w1[m:])
+			}
+			if i+r < j.nOut {
+				y[(i+r)*out+o0] = s0 + b0
+				y[(i+r)*out+o1] = s1 + b1
 			}
 		}
-		for ; i < n; i++ {
-			y[i*out+o] = dotVec(x[i*in:(i+1)*in], wr) + bv
-		}
+	}
+	for ; i < n; i++ {
+		y[i*out+o0] = dotVec(x[i*in:(i+1)*in], w0) + b0
+		y[i*out+o1] = dotVec(x[i*in:(i+1)*in], w1) + b1
 	}
 }
 

@@ -7,16 +7,22 @@ import "math"
 // SiLUGateForward computes h = silu(g) ⊙ u elementwise, silu(x) = x·σ(x).
 // g, u, h (N·I).
 func SiLUGateForward(h, g, u []float32) {
-	ParallelFor(len(h), 16384, func(lo, hi int) {
-		var e [256]float32
-		for i0 := lo; i0 < hi; i0 += len(e) {
-			i1 := min(i0+len(e), hi)
-			expAffine(e[:i1-i0], g[i0:i1], -1, 0) // exp(−g)
-			for i := i0; i < i1; i++ {
-				h[i] = g[i] / (1 + e[i-i0]) * u[i]
-			}
+	if Chunks(len(h), 16384) <= 1 {
+		siluGateRange(h, g, u, 0, len(h))
+		return
+	}
+	ParallelFor(len(h), 16384, func(lo, hi int) { siluGateRange(h, g, u, lo, hi) })
+}
+
+func siluGateRange(h, g, u []float32, lo, hi int) {
+	var e [256]float32
+	for i0 := lo; i0 < hi; i0 += len(e) {
+		i1 := min(i0+len(e), hi)
+		expAffine(e[:i1-i0], g[i0:i1], -1, 0) // exp(−g)
+		for i := i0; i < i1; i++ {
+			h[i] = g[i] / (1 + e[i-i0]) * u[i]
 		}
-	})
+	}
 }
 
 // SiLUGateBackward accumulates dg += dh ⊙ u ⊙ silu'(g) and du += dh ⊙ silu(g),

@@ -126,7 +126,8 @@ var scratchPool = sync.Pool{New: func() any { return new([]float32) }}
 func getScratch(n int) *[]float32 {
 	p := scratchPool.Get().(*[]float32)
 	if cap(*p) < n {
-		*p = make([]float32, n)
+		// Grow geometrically: attention asks for one more score per decode step.
+		*p = make([]float32, n, max(n, 2*cap(*p), 256))
 	}
 	*p = (*p)[:n]
 	return p

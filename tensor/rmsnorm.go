@@ -9,17 +9,24 @@ import "math"
 // x, y (N, C); w (C); rstd (N). y may alias x.
 func RMSNormForward(y, rstd, x, w []float32, n, c int, eps float32) {
 	w = w[:c]
-	ParallelFor(n, rowGrain(c), func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			xr, yr := x[i*c:(i+1)*c], y[i*c:(i+1)*c]
-			ms := dot(xr, xr) / float32(c)
-			r := float32(1 / math.Sqrt(float64(ms+eps)))
-			rstd[i] = r
-			for j, xv := range xr {
-				yr[j] = (xv * r) * w[j]
-			}
+	// Decode-sized work runs here: building the closure below allocates.
+	if Chunks(n, rowGrain(c)) <= 1 {
+		rmsNormRows(y, rstd, x, w, c, eps, 0, n)
+		return
+	}
+	ParallelFor(n, rowGrain(c), func(lo, hi int) { rmsNormRows(y, rstd, x, w, c, eps, lo, hi) })
+}
+
+func rmsNormRows(y, rstd, x, w []float32, c int, eps float32, lo, hi int) {
+	for i := lo; i < hi; i++ {
+		xr, yr := x[i*c:(i+1)*c], y[i*c:(i+1)*c]
+		ms := dot(xr, xr) / float32(c)
+		r := float32(1 / math.Sqrt(float64(ms+eps)))
+		rstd[i] = r
+		for j, xv := range xr {
+			yr[j] = (xv * r) * w[j]
 		}
-	})
+	}
 }
 
 // RMSNormBackward accumulates dx and dw. With x̂ = x·rstd:

@@ -173,37 +173,52 @@ func RoPEInvFreq(c RoPEConfig) (invFreq []float32, attnScale float32, err error)
 // HF stores cat(freqs, freqs); the two halves are equal, so we keep one.
 func RoPETables(cos, sin []float32, pos []int32, invFreq []float32, attnScale float32) {
 	h := len(invFreq)
+	if Chunks(len(pos), rowGrain(4*h)) <= 1 {
+		ropeTableRows(cos, sin, pos, invFreq, attnScale, 0, len(pos))
+		return
+	}
 	ParallelFor(len(pos), rowGrain(4*h), func(lo, hi int) {
-		for t := lo; t < hi; t++ {
-			p := float32(pos[t])
-			for i, f := range invFreq {
-				a := float64(p * f)
-				cos[t*h+i] = float32(math.Cos(a)) * attnScale
-				sin[t*h+i] = float32(math.Sin(a)) * attnScale
-			}
-		}
+		ropeTableRows(cos, sin, pos, invFreq, attnScale, lo, hi)
 	})
+}
+
+func ropeTableRows(cos, sin []float32, pos []int32, invFreq []float32, attnScale float32, lo, hi int) {
+	h := len(invFreq)
+	for t := lo; t < hi; t++ {
+		p := float32(pos[t])
+		for i, f := range invFreq {
+			a := float64(p * f)
+			cos[t*h+i] = float32(math.Cos(a)) * attnScale
+			sin[t*h+i] = float32(math.Sin(a)) * attnScale
+		}
+	}
 }
 
 // RoPEForward rotates x in place: for each token t and head, with h = rotDim/2,
 // x[i] ← x[i]·cos − x[i+h]·sin and x[i+h] ← x[i+h]·cos + x[i]·sin for i < h.
 // x (T, NH, HD); cos, sin (T, rotDim/2).
 func RoPEForward(x, cos, sin []float32, t, nh, hd, rotDim int) {
+	if Chunks(t, rowGrain(nh*hd)) <= 1 {
+		ropeRows(x, cos, sin, nh, hd, rotDim, 0, t)
+		return
+	}
+	ParallelFor(t, rowGrain(nh*hd), func(lo, hi int) { ropeRows(x, cos, sin, nh, hd, rotDim, lo, hi) })
+}
+
+func ropeRows(x, cos, sin []float32, nh, hd, rotDim, lo, hi int) {
 	h := rotDim / 2
-	ParallelFor(t, rowGrain(nh*hd), func(lo, hi int) {
-		for ti := lo; ti < hi; ti++ {
-			c, s := cos[ti*h:(ti+1)*h], sin[ti*h:(ti+1)*h]
-			for hh := 0; hh < nh; hh++ {
-				row := x[(ti*nh+hh)*hd : (ti*nh+hh)*hd+rotDim]
-				x1, x2 := row[:h], row[h:rotDim]
-				for i := range c {
-					a, b := x1[i], x2[i]
-					x1[i] = a*c[i] - b*s[i]
-					x2[i] = b*c[i] + a*s[i]
-				}
+	for ti := lo; ti < hi; ti++ {
+		c, s := cos[ti*h:(ti+1)*h], sin[ti*h:(ti+1)*h]
+		for hh := 0; hh < nh; hh++ {
+			row := x[(ti*nh+hh)*hd : (ti*nh+hh)*hd+rotDim]
+			x1, x2 := row[:h], row[h:rotDim]
+			for i := range c {
+				a, b := x1[i], x2[i]
+				x1[i] = a*c[i] - b*s[i]
+				x2[i] = b*c[i] + a*s[i]
 			}
 		}
-	})
+	}
 }
 
 // RoPEBackward maps the gradient of the rotated tensor to the gradient of its

@@ -9,6 +9,12 @@ import "math"
 // SoftmaxForward computes out = softmax(x) for each of the n rows.
 // x, out (N, V); out may alias x.
 func SoftmaxForward(out, x []float32, n, v int) {
+	if Chunks(n, rowGrain(v)) <= 1 {
+		for i := range n {
+			softmaxRow(out[i*v:(i+1)*v], x[i*v:(i+1)*v])
+		}
+		return
+	}
 	ParallelFor(n, rowGrain(v), func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			softmaxRow(out[i*v:(i+1)*v], x[i*v:(i+1)*v])

@@ -575,6 +575,13 @@ func gOf(p *tensor.Param) []float32 {
 }
 
 func addTo(dst, src []float32) {
+	if tensor.Chunks(len(dst), 1<<15) <= 1 {
+		src = src[:len(dst)]
+		for i := range dst {
+			dst[i] += src[i]
+		}
+		return
+	}
 	tensor.ParallelFor(len(dst), 1<<15, func(lo, hi int) {
 		d, s := dst[lo:hi], src[lo:hi]
 		for i := range d {

@@ -77,6 +77,19 @@ func (d *Drafter) Reset() { d.n = 0 }
 // hidden states to feed to Step (len(ids), H) and the draft logits
 // (len(ids), Vd); the last row drafts the next token.
 func (d *Drafter) Extend(ids []int32, aux []float32, pos0 int) (hidden, logits []float32, err error) {
+	return d.extend(ids, aux, pos0, false)
+}
+
+// ExtendLast is Extend returning only the last position's hidden state (H)
+// and logits (Vd), which is all a speculative round drafts from. It skips
+// the other positions' queries, MLP and head in the last layer (their keys
+// and values still enter the cache), so re-entering the accepted tokens
+// costs little more than one Step.
+func (d *Drafter) ExtendLast(ids []int32, aux []float32, pos0 int) (hidden, logits []float32, err error) {
+	return d.extend(ids, aux, pos0, true)
+}
+
+func (d *Drafter) extend(ids []int32, aux []float32, pos0 int, lastOnly bool) (hidden, logits []float32, err error) {
 	m := d.m
 	n := len(ids)
 	if len(aux) != n*m.A*m.H {
@@ -99,8 +112,8 @@ func (d *Drafter) Extend(ids []int32, aux []float32, pos0 int) (hidden, logits [
 		}
 		fcX = d.fcIn[:n*AH]
 	}
-	tensor.LinearForward(d.h, fcX, m.FC.W, nil, n, AH, m.H)
-	return d.run(ids, d.h[:n*m.H], pos0)
+	tensor.LinearAuto(d.h, fcX, m.FC.W, nil, n, AH, m.H)
+	return d.run(ids, d.h[:n*m.H], pos0, lastOnly)
 }
 
 // Step appends one drafted position: token id (verifier vocabulary) with
@@ -116,7 +129,7 @@ func (d *Drafter) Step(id int32, hidden []float32, pos int) (hOut, logits []floa
 		return nil, nil, err
 	}
 	copy(d.h[:m.H], hidden)
-	return d.run(d.idsBuf[:1], d.h[:m.H], pos)
+	return d.run(d.idsBuf[:1], d.h[:m.H], pos, false)
 }
 
 func (d *Drafter) check(ids []int32, pos0 int) error {
@@ -150,8 +163,9 @@ func (m *Model) ArgmaxTarget(logits []float32) int32 {
 	return int32(m.DraftToTarget(best))
 }
 
-// run pushes n positions with hidden inputs h (n, H) through the layers.
-func (d *Drafter) run(ids []int32, h []float32, pos0 int) ([]float32, []float32, error) {
+// run pushes n positions with hidden inputs h (n, H) through the layers;
+// with lastOnly it returns the last position's outputs alone.
+func (d *Drafter) run(ids []int32, h []float32, pos0 int, lastOnly bool) ([]float32, []float32, error) {
 	m := d.m
 	n, H := len(ids), m.H
 	Hq, Hkv := m.NH*m.HD, m.KVH*m.HD
@@ -182,89 +196,122 @@ func (d *Drafter) run(ids []int32, h []float32, pos0 int) ([]float32, []float32,
 		in := ly.In
 		kc := d.kc[li][d.n*Hkv : (d.n+n)*Hkv]
 		vc := d.vc[li][d.n*Hkv : (d.n+n)*Hkv]
+		// Every row enters the cache; with lastOnly the last layer's
+		// queries, MLP and head run for the last row alone (r0..n-1).
+		r0 := 0
+		if lastOnly && li == len(m.Layers)-1 {
+			r0 = n - 1
+		}
+		nr := n - r0
 		if ly.QNorm != nil {
-			tensor.LinearForward(d.qr, d.xin, ly.Q.W, wOf(ly.QB), n, in, Hq)
-			tensor.LinearForward(d.kr, d.xin, ly.K.W, wOf(ly.KB), n, in, Hkv)
-			tensor.RMSNormForward(d.q, d.rstd, d.qr, ly.QNorm.W, n*m.NH, m.HD, m.Eps)
+			tensor.LinearAuto(d.qr[r0*Hq:], d.xin[r0*in:], ly.Q.W, wOf(ly.QB), nr, in, Hq)
+			tensor.LinearAuto(d.kr, d.xin, ly.K.W, wOf(ly.KB), n, in, Hkv)
+			tensor.RMSNormForward(d.q[r0*Hq:], d.rstd, d.qr[r0*Hq:], ly.QNorm.W, nr*m.NH, m.HD, m.Eps)
 			tensor.RMSNormForward(kc, d.rstd2, d.kr, ly.KNorm.W, n*m.KVH, m.HD, m.Eps)
 		} else {
-			tensor.LinearForward(d.q, d.xin, ly.Q.W, wOf(ly.QB), n, in, Hq)
-			tensor.LinearForward(kc, d.xin, ly.K.W, wOf(ly.KB), n, in, Hkv)
+			tensor.LinearAuto(d.q[r0*Hq:], d.xin[r0*in:], ly.Q.W, wOf(ly.QB), nr, in, Hq)
+			tensor.LinearAuto(kc, d.xin, ly.K.W, wOf(ly.KB), n, in, Hkv)
 		}
-		tensor.LinearForward(vc, d.xin, ly.V.W, wOf(ly.VB), n, in, Hkv)
-		tensor.RoPEForward(d.q, d.cos, d.sin, n, m.NH, m.HD, m.HD)
+		tensor.LinearAuto(vc, d.xin, ly.V.W, wOf(ly.VB), n, in, Hkv)
+		half := m.HD / 2
+		tensor.RoPEForward(d.q[r0*Hq:], d.cos[r0*half:], d.sin[r0*half:], nr, m.NH, m.HD, m.HD)
 		tensor.RoPEForward(kc, d.cos, d.sin, n, m.KVH, m.HD, m.HD)
-		d.attend(li, n, ly.Window)
-		tensor.LinearForward(x, d.o, ly.O.W, wOf(ly.OB), n, Hq, H)
-		addTo(x, res)
-		copy(res, x)
-		tensor.RMSNormForward(d.hid, d.rstd, x, ly.PostLN.W, n, H, m.Eps)
-		tensor.LinearForward(d.g, d.hid, ly.Gate.W, wOf(ly.GateB), n, H, m.I)
-		tensor.LinearForward(d.u, d.hid, ly.Up.W, wOf(ly.UpB), n, H, m.I)
-		tensor.SiLUGateForward(d.g[:n*m.I], d.g[:n*m.I], d.u[:n*m.I])
-		tensor.LinearForward(x, d.g, ly.Down.W, wOf(ly.DownB), n, m.I, H)
-		addTo(x, res)
+		d.attend(li, r0, n, ly.Window)
+		xr, rr := x[r0*H:], res[r0*H:]
+		tensor.LinearAuto(xr, d.o[r0*Hq:], ly.O.W, wOf(ly.OB), nr, Hq, H)
+		addTo(xr, rr)
+		copy(rr, xr)
+		tensor.RMSNormForward(d.hid[r0*H:], d.rstd, xr, ly.PostLN.W, nr, H, m.Eps)
+		g, u := d.g[r0*m.I:n*m.I], d.u[r0*m.I:n*m.I]
+		tensor.LinearAuto(g, d.hid[r0*H:], ly.Gate.W, wOf(ly.GateB), nr, H, m.I)
+		tensor.LinearAuto(u, d.hid[r0*H:], ly.Up.W, wOf(ly.UpB), nr, H, m.I)
+		tensor.SiLUGateForward(g, g, u)
+		tensor.LinearAuto(xr, g, ly.Down.W, wOf(ly.DownB), nr, m.I, H)
+		addTo(xr, rr)
 	}
 	d.n += n
-	hid := d.hid[:n*H]
-	lmIn := hid
-	tensor.RMSNormForward(hid, d.rstd, x, m.Norm.W, n, H, m.Eps)
-	if !m.NormOutput {
-		lmIn = d.t1[:n*H]
-		copy(lmIn, hid)
-		copy(hid, x)
+	r0 := 0
+	if lastOnly {
+		r0 = n - 1
 	}
-	tensor.LinearForward(d.logits, lmIn, m.LMHead, nil, n, H, m.Vd)
-	return hid, d.logits[:n*m.Vd], nil
+	nr := n - r0
+	hid := d.hid[r0*H : n*H]
+	lmIn := hid
+	xr := x[r0*H:]
+	tensor.RMSNormForward(hid, d.rstd, xr, m.Norm.W, nr, H, m.Eps)
+	if !m.NormOutput {
+		lmIn = d.t1[r0*H : n*H]
+		copy(lmIn, hid)
+		copy(hid, xr)
+	}
+	tensor.LinearAuto(d.logits[r0*m.Vd:], lmIn, m.LMHead, nil, nr, H, m.Vd)
+	return hid, d.logits[r0*m.Vd : n*m.Vd], nil
 }
 
-// attend computes d.o for the n newest cache positions of layer li: causal
-// attention over the cache, keys within the sliding window.
-func (d *Drafter) attend(li, n, window int) {
+// attend computes rows r0..n−1 of d.o for the n newest cache positions of
+// layer li: causal attention over the cache, keys within the sliding window.
+func (d *Drafter) attend(li, r0, n, window int) {
+	m := d.m
+	lo, items := r0*m.NH, (n-r0)*m.NH
+	// A draft step attends over a few hundred keys: run it here unless the
+	// work covers a goroutine hand-off (the closure below allocates).
+	if work := items * (d.n + n) * m.HD; work < attendSerialWork || len(d.scores) < 2 {
+		d.attendRange(li, n, window, d.scores[0], lo, lo+items)
+		return
+	}
+	tensor.ParallelChunks(items, len(d.scores), func(w, a, b int) {
+		d.attendRange(li, n, window, d.scores[w], lo+a, lo+b)
+	})
+}
+
+// attendSerialWork is the multiply-add count below which attend runs on
+// the calling goroutine (a variable so tests can force either path).
+var attendSerialWork = 1 << 16
+
+// attendRange computes the (query, head) items [lo, hi) of attend with
+// score scratch sc.
+func (d *Drafter) attendRange(li, n, window int, sc []float32, lo, hi int) {
 	m := d.m
 	Hq, Hkv, HD := m.NH*m.HD, m.KVH*m.HD, m.HD
 	group := m.NH / m.KVH
 	scale := float32(1 / math.Sqrt(float64(HD)))
 	kc, vc := d.kc[li], d.vc[li]
 	base := d.n
-	tensor.ParallelChunks(n*m.NH, len(d.scores), func(w, lo, hi int) {
-		sc := d.scores[w]
-		for it := lo; it < hi; it++ {
-			i, hh := it/m.NH, it%m.NH
-			g := hh / group
-			c := base + i // this query's cache index
-			k0 := 0
-			if window > 0 && c-window+1 > 0 {
-				k0 = c - window + 1
+	for it := lo; it < hi; it++ {
+		i, hh := it/m.NH, it%m.NH
+		g := hh / group
+		c := base + i // this query's cache index
+		k0 := 0
+		if window > 0 && c-window+1 > 0 {
+			k0 = c - window + 1
+		}
+		q := d.q[i*Hq+hh*HD : i*Hq+hh*HD+HD]
+		mx := float32(math.Inf(-1))
+		for j := k0; j <= c; j++ {
+			k := kc[j*Hkv+g*HD : j*Hkv+g*HD+HD]
+			var s float32
+			for t := range q {
+				s += q[t] * k[t]
 			}
-			q := d.q[i*Hq+hh*HD : i*Hq+hh*HD+HD]
-			mx := float32(math.Inf(-1))
-			for j := k0; j <= c; j++ {
-				k := kc[j*Hkv+g*HD : j*Hkv+g*HD+HD]
-				var s float32
-				for t := range q {
-					s += q[t] * k[t]
-				}
-				s *= scale
-				sc[j] = s
-				mx = max(mx, s)
-			}
-			var sum float32
-			for j := k0; j <= c; j++ {
-				e := float32(math.Exp(float64(sc[j] - mx)))
-				sc[j] = e
-				sum += e
-			}
-			o := d.o[i*Hq+hh*HD : i*Hq+hh*HD+HD]
-			clear(o)
-			inv := 1 / sum
-			for j := k0; j <= c; j++ {
-				p := sc[j] * inv
-				v := vc[j*Hkv+g*HD : j*Hkv+g*HD+HD]
-				for t := range o {
-					o[t] += p * v[t]
-				}
+			s *= scale
+			sc[j] = s
+			mx = max(mx, s)
+		}
+		var sum float32
+		for j := k0; j <= c; j++ {
+			e := float32(math.Exp(float64(sc[j] - mx)))
+			sc[j] = e
+			sum += e
+		}
+		o := d.o[i*Hq+hh*HD : i*Hq+hh*HD+HD]
+		clear(o)
+		inv := 1 / sum
+		for j := k0; j <= c; j++ {
+			p := sc[j] * inv
+			v := vc[j*Hkv+g*HD : j*Hkv+g*HD+HD]
+			for t := range o {
+				o[t] += p * v[t]
 			}
 		}
-	})
+	}
 }

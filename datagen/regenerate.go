@@ -434,12 +434,9 @@ func newEmbeddedResponder(o RegenOptions) (*embeddedResponder, error) {
 	if err != nil {
 		return nil, err
 	}
-	eos, err := m.EOS()
+	eos, err := m.StopIDs(tok.EOS())
 	if err != nil {
 		return nil, err
-	}
-	if e := tok.EOS(); e >= 0 && len(eos) == 0 {
-		eos = []int{e}
 	}
 	if len(eos) == 0 {
 		return nil, fmt.Errorf("regenerate: %s: no end-of-sequence token in config.json, generation_config.json or the tokenizer", o.Model)

@@ -706,12 +706,9 @@ func (r *runner) eval(dir string) error {
 	if err != nil {
 		return err
 	}
-	eos, err := v.EOS()
+	eos, err := v.StopIDs(tok.EOS())
 	if err != nil {
 		return err
-	}
-	if e := tok.EOS(); e >= 0 && len(eos) == 0 {
-		eos = []int{e}
 	}
 	d, err := eval.LoadDraft(r.res.Checkpoint, r.o.Verifier, v)
 	if err != nil {

@@ -124,12 +124,9 @@ Writes OUT/eval.json and OUT/acceptance.png (per-position acceptance).`,
 				if err != nil {
 					return err
 				}
-				eos, err := v.EOS()
+				eos, err := v.StopIDs(tok.EOS())
 				if err != nil {
 					return err
-				}
-				if e := tok.EOS(); e >= 0 && len(eos) == 0 {
-					eos = []int{e}
 				}
 				d, err := eval.LoadDraft(speculator, verifier, v)
 				if err != nil {

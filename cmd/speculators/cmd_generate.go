@@ -89,12 +89,9 @@ stderr gives prefill and decode tokens per second.`,
 			if err != nil {
 				return err
 			}
-			eos, err := m.EOS()
+			eos, err := m.StopIDs(tok.EOS())
 			if err != nil {
 				return err
-			}
-			if e := tok.EOS(); e >= 0 && len(eos) == 0 {
-				eos = []int{e}
 			}
 			smp, err := sample.New(params)
 			if err != nil {

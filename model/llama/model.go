@@ -98,6 +98,19 @@ func (m *Model) EOS() ([]int, error) {
 	return ids, nil
 }
 
+// StopIDs is EOS, or [fallback] (the tokenizer's EOS id) when neither
+// config.json nor generation_config.json names one and fallback >= 0.
+func (m *Model) StopIDs(fallback int) ([]int, error) {
+	ids, err := m.EOS()
+	if err != nil {
+		return nil, err
+	}
+	if len(ids) == 0 && fallback >= 0 {
+		ids = []int{fallback}
+	}
+	return ids, nil
+}
+
 // Load reads config.json and the safetensors weights (one file or an
 // indexed set of shards) of a Hugging Face model directory. BF16, F16 and
 // F32 weights are converted to float32. Every tensor is checked against the

@@ -19,7 +19,7 @@ func toBF16(x []float32) ([]uint16, []float32) {
 // TestLinearBF16Forward: bf16 weights give the results of their float32
 // widening, bit for bit on the streamed path (same summation order).
 func TestLinearBF16Forward(t *testing.T) {
-	for _, sh := range [][3]int{{1, 64, 10}, {3, 100, 37}, {8, 768, 300}, {1, 31, 5}, {9, 70, 33}, {20, 64, 64}, {4, 70, 9}, {5, 16, 3}, {7, 15, 4}, {6, 200, 11}} {
+	for _, sh := range [][3]int{{1, 64, 10}, {3, 100, 37}, {8, 768, 300}, {1, 31, 5}, {9, 70, 33}, {20, 64, 64}, {4, 70, 9}, {5, 16, 3}, {7, 15, 4}, {6, 200, 11}, {33, 48, 20}, {70, 32, 16}} {
 		n, in, out := sh[0], sh[1], sh[2]
 		r := newRand(uint64(in + n))
 		x, bias := randn(r, n*in, 1), randn(r, out, 1)
@@ -61,4 +61,28 @@ func BenchmarkLinearDecodeBF16(b *testing.B) {
 			LinearRowsForward(y, x, wf, nil, 1, in, out)
 		}
 	})
+}
+
+// BenchmarkLinearBF16Rows compares, at prefill row counts, streaming the
+// bf16 weights (once per four rows) with widening them for Sgemm.
+func BenchmarkLinearBF16Rows(b *testing.B) {
+	for _, sh := range [][2]int{{256, 768}, {768, 256}, {256, 2048}} {
+		in, out := sh[0], sh[1]
+		r := newRand(1)
+		wb, _ := toBF16(randn(r, in*out, 1))
+		for _, n := range []int{8, 16, 24, 32, 64, 128} {
+			x := randn(r, n*in, 1)
+			y := make([]float32, n*out)
+			b.Run(fmt.Sprintf("%dx%dx%d/stream", n, in, out), func(b *testing.B) {
+				for b.Loop() {
+					linearBF16Stream(y, x, wb, nil, n, in, out)
+				}
+			})
+			b.Run(fmt.Sprintf("%dx%dx%d/widen", n, in, out), func(b *testing.B) {
+				for b.Loop() {
+					linearBF16Widen(y, x, wb, nil, n, in, out)
+				}
+			})
+		}
+	}
 }

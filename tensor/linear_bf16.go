@@ -119,7 +119,7 @@ func (j *linBF16Job) rowPair(o0, o1 int) {
 	var acc [8]float32
 	i := 0
 	for ; i+4 <= n; i += 4 {
-		dot4x2BF16AVX2(&x[i*in], in, &w0[0], (o1-o0)*in, m, &acc[0])
+		dot4x2BF16(&x[i*in], in, &w0[0], (o1-o0)*in, m, &acc[0])
 		for r := range 4 {
 			s0, s1 := acc[2*r], acc[2*r+1]
 			if m < in {
@@ -145,9 +145,16 @@ func dotBF16(a []float32, w []uint16) float32 {
 	w = w[:n]
 	m := 0
 	var s float32
-	if useVecDot && n >= 32 {
-		m = n &^ 31
-		s = dotBF16AVX2(&a[0], &w[0], m)
+	if useVecDot {
+		// The blocks of dotVec, so bf16 rows give its results bit for bit.
+		if useDot512 && n >= 64 {
+			m = n &^ 63
+			s = dotBF16AVX512(&a[0], &w[0], m)
+		}
+		if k := (n - m) &^ 31; k > 0 {
+			s += dotBF16AVX2(&a[m], &w[m], k)
+			m += k
+		}
 	}
 	if m < n {
 		s += dotBF16Scalar(a[m:], w[m:])

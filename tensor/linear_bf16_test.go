@@ -70,7 +70,7 @@ func BenchmarkLinearBF16Rows(b *testing.B) {
 		in, out := sh[0], sh[1]
 		r := newRand(1)
 		wb, _ := toBF16(randn(r, in*out, 1))
-		for _, n := range []int{8, 16, 24, 32, 64, 128} {
+		for _, n := range []int{1, 4, 8, 16, 24, 32, 64, 128} {
 			x := randn(r, n*in, 1)
 			y := make([]float32, n*out)
 			b.Run(fmt.Sprintf("%dx%dx%d/stream", n, in, out), func(b *testing.B) {

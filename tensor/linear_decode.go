@@ -102,7 +102,7 @@ func (j *linRowsJob) rowPair(o0, o1 int) {
 	var acc [8]float32
 	i := 0
 	for ; i+4 <= n; i += 4 {
-		dot4x2AVX2(&x[i*in], in, &w0[0], (o1-o0)*in, m, &acc[0])
+		dot4x2(&x[i*in], in, &w0[0], (o1-o0)*in, m, &acc[0])
 		for r := range 4 {
 			s0, s1 := acc[2*r], acc[2*r+1]
 			if m < in {
@@ -140,9 +140,15 @@ func dotVec(a, b []float32) float32 {
 	b = b[:n]
 	m := 0
 	var s float32
-	if useVecDot && n >= 32 {
-		m = n &^ 31
-		s = dotAVX2(&a[0], &b[0], m)
+	if useVecDot {
+		if useDot512 && n >= 64 {
+			m = n &^ 63
+			s = dotAVX512(&a[0], &b[0], m)
+		}
+		if k := (n - m) &^ 31; k > 0 {
+			s += dotAVX2(&a[m], &b[m], k)
+			m += k
+		}
 	}
 	if m < n {
 		s += dot(a[m:], b[m:])

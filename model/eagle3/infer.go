@@ -32,6 +32,7 @@ type Drafter struct {
 	scores       [][]float32 // per worker (maxLen)
 	emb          []float32   // (maxN, H)
 	idsBuf       []int32
+	bf16         map[*float32][]uint16 // bfloat16 copies of bf16-exact weights, by &w[0]
 }
 
 // NewDrafter allocates a drafter for sequences of up to maxLen cached
@@ -54,7 +55,53 @@ func (m *Model) NewDrafter(maxLen, maxN int) *Drafter {
 	for range tensor.Workers() {
 		d.scores = append(d.scores, f(maxLen))
 	}
+	d.bf16 = bf16Copies(m)
 	return d
+}
+
+// bf16Copies returns bfloat16 copies of the linear weights whose values
+// are all bfloat16 numbers (a draft loaded from a bf16 checkpoint): the
+// few-row kernels stream half the bytes and, widening exactly, give the
+// float32 results bit for bit. The copies are taken when the drafter is
+// made; a drafter sees later weight updates only for weights kept float32,
+// so make drafters after training.
+func bf16Copies(m *Model) map[*float32][]uint16 {
+	ws := [][]float32{m.FC.W, m.LMHead}
+	for _, ly := range m.Layers {
+		ws = append(ws, ly.Q.W, ly.K.W, ly.V.W, ly.O.W, ly.Gate.W, ly.Up.W, ly.Down.W)
+	}
+	cp := make(map[*float32][]uint16)
+	for _, w := range ws {
+		if len(w) == 0 {
+			continue
+		}
+		b := make([]uint16, len(w))
+		exact := true
+		for i, v := range w {
+			u := math.Float32bits(v)
+			if u&0xffff != 0 {
+				exact = false
+				break
+			}
+			b[i] = uint16(u >> 16)
+		}
+		if exact {
+			cp[&w[0]] = b
+		}
+	}
+	return cp
+}
+
+// linear is tensor.LinearAuto on w, or on its bfloat16 copy when it has one.
+// x (n, in); w (out, in); b (out) or nil; y (n, out).
+func (d *Drafter) linear(y, x, w, b []float32, n, in, out int) {
+	if len(w) > 0 {
+		if wb, ok := d.bf16[&w[0]]; ok {
+			tensor.LinearBF16Forward(y, x, wb, b, n, in, out)
+			return
+		}
+	}
+	tensor.LinearAuto(y, x, w, b, n, in, out)
 }
 
 // Len is the number of cached positions.
@@ -112,7 +159,7 @@ func (d *Drafter) extend(ids []int32, aux []float32, pos0 int, lastOnly bool) (h
 		}
 		fcX = d.fcIn[:n*AH]
 	}
-	tensor.LinearAuto(d.h, fcX, m.FC.W, nil, n, AH, m.H)
+	d.linear(d.h, fcX, m.FC.W, nil, n, AH, m.H)
 	return d.run(ids, d.h[:n*m.H], pos0, lastOnly)
 }
 
@@ -204,29 +251,29 @@ func (d *Drafter) run(ids []int32, h []float32, pos0 int, lastOnly bool) ([]floa
 		}
 		nr := n - r0
 		if ly.QNorm != nil {
-			tensor.LinearAuto(d.qr[r0*Hq:], d.xin[r0*in:], ly.Q.W, wOf(ly.QB), nr, in, Hq)
-			tensor.LinearAuto(d.kr, d.xin, ly.K.W, wOf(ly.KB), n, in, Hkv)
+			d.linear(d.qr[r0*Hq:], d.xin[r0*in:], ly.Q.W, wOf(ly.QB), nr, in, Hq)
+			d.linear(d.kr, d.xin, ly.K.W, wOf(ly.KB), n, in, Hkv)
 			tensor.RMSNormForward(d.q[r0*Hq:], d.rstd, d.qr[r0*Hq:], ly.QNorm.W, nr*m.NH, m.HD, m.Eps)
 			tensor.RMSNormForward(kc, d.rstd2, d.kr, ly.KNorm.W, n*m.KVH, m.HD, m.Eps)
 		} else {
-			tensor.LinearAuto(d.q[r0*Hq:], d.xin[r0*in:], ly.Q.W, wOf(ly.QB), nr, in, Hq)
-			tensor.LinearAuto(kc, d.xin, ly.K.W, wOf(ly.KB), n, in, Hkv)
+			d.linear(d.q[r0*Hq:], d.xin[r0*in:], ly.Q.W, wOf(ly.QB), nr, in, Hq)
+			d.linear(kc, d.xin, ly.K.W, wOf(ly.KB), n, in, Hkv)
 		}
-		tensor.LinearAuto(vc, d.xin, ly.V.W, wOf(ly.VB), n, in, Hkv)
+		d.linear(vc, d.xin, ly.V.W, wOf(ly.VB), n, in, Hkv)
 		half := m.HD / 2
 		tensor.RoPEForward(d.q[r0*Hq:], d.cos[r0*half:], d.sin[r0*half:], nr, m.NH, m.HD, m.HD)
 		tensor.RoPEForward(kc, d.cos, d.sin, n, m.KVH, m.HD, m.HD)
 		d.attend(li, r0, n, ly.Window)
 		xr, rr := x[r0*H:], res[r0*H:]
-		tensor.LinearAuto(xr, d.o[r0*Hq:], ly.O.W, wOf(ly.OB), nr, Hq, H)
+		d.linear(xr, d.o[r0*Hq:], ly.O.W, wOf(ly.OB), nr, Hq, H)
 		addTo(xr, rr)
 		copy(rr, xr)
 		tensor.RMSNormForward(d.hid[r0*H:], d.rstd, xr, ly.PostLN.W, nr, H, m.Eps)
 		g, u := d.g[r0*m.I:n*m.I], d.u[r0*m.I:n*m.I]
-		tensor.LinearAuto(g, d.hid[r0*H:], ly.Gate.W, wOf(ly.GateB), nr, H, m.I)
-		tensor.LinearAuto(u, d.hid[r0*H:], ly.Up.W, wOf(ly.UpB), nr, H, m.I)
+		d.linear(g, d.hid[r0*H:], ly.Gate.W, wOf(ly.GateB), nr, H, m.I)
+		d.linear(u, d.hid[r0*H:], ly.Up.W, wOf(ly.UpB), nr, H, m.I)
 		tensor.SiLUGateForward(g, g, u)
-		tensor.LinearAuto(xr, g, ly.Down.W, wOf(ly.DownB), nr, m.I, H)
+		d.linear(xr, g, ly.Down.W, wOf(ly.DownB), nr, m.I, H)
 		addTo(xr, rr)
 	}
 	d.n += n
@@ -244,7 +291,7 @@ func (d *Drafter) run(ids []int32, h []float32, pos0 int, lastOnly bool) ([]floa
 		copy(lmIn, hid)
 		copy(hid, xr)
 	}
-	tensor.LinearAuto(d.logits[r0*m.Vd:], lmIn, m.LMHead, nil, nr, H, m.Vd)
+	d.linear(d.logits[r0*m.Vd:], lmIn, m.LMHead, nil, nr, H, m.Vd)
 	return hid, d.logits[r0*m.Vd : n*m.Vd], nil
 }
 

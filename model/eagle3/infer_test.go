@@ -1,6 +1,7 @@
 package eagle3
 
 import (
+	"math"
 	"math/rand/v2"
 	"testing"
 )
@@ -154,6 +155,70 @@ func TestDrafterDoesNotAllocate(t *testing.T) {
 				if a := testing.AllocsPerRun(20, f); a != 0 {
 					t.Errorf("%s: %v allocations per call", what, a)
 				}
+			}
+		})
+	}
+}
+
+// TestDrafterBF16Weights: with every linear weight a bfloat16 number (a
+// draft loaded from a bf16 checkpoint) the drafter computes from bf16
+// copies and gives the float32 drafter's outputs bit for bit.
+func TestDrafterBF16Weights(t *testing.T) {
+	for _, name := range goldenCases {
+		t.Run(name, func(t *testing.T) {
+			f, g := loadGolden(t, name)
+			m, _, _ := goldenSetup(t, f, g)
+			if d := m.NewDrafter(8, 8); len(d.bf16) != 0 {
+				t.Fatalf("float32 draft got %d bf16 copies", len(d.bf16))
+			}
+			ws := [][]float32{m.FC.W, m.LMHead}
+			for _, ly := range m.Layers {
+				ws = append(ws, ly.Q.W, ly.K.W, ly.V.W, ly.O.W, ly.Gate.W, ly.Up.W, ly.Down.W)
+			}
+			for _, w := range ws {
+				for i, v := range w {
+					w[i] = math.Float32frombits(math.Float32bits(v) &^ 0xffff)
+				}
+			}
+			fast, slow := m.NewDrafter(64, 16), m.NewDrafter(64, 16)
+			if len(fast.bf16) != len(ws) {
+				t.Fatalf("%d bf16 copies, want %d", len(fast.bf16), len(ws))
+			}
+			slow.bf16 = nil
+			rng := rand.New(rand.NewPCG(3, 4))
+			AH := m.A * m.H
+			ids := make([]int32, 6)
+			aux := make([]float32, len(ids)*AH)
+			for i := range ids {
+				ids[i] = int32(rng.IntN(m.V))
+			}
+			for i := range aux {
+				aux[i] = float32(rng.NormFloat64())
+			}
+			same := func(what string, a, b []float32) {
+				t.Helper()
+				for i := range a {
+					if a[i] != b[i] {
+						t.Fatalf("%s[%d]: bf16 %g, float32 %g", what, i, a[i], b[i])
+					}
+				}
+			}
+			h1, l1, err1 := fast.Extend(ids[:4], aux[:4*AH], 1)
+			h2, l2, err2 := slow.Extend(ids[:4], aux[:4*AH], 1)
+			if err1 != nil || err2 != nil {
+				t.Fatal(err1, err2)
+			}
+			same("Extend logits", l1, l2)
+			same("Extend hidden", h1, h2)
+			h1, l1, _ = fast.ExtendLast(ids[4:], aux[4*AH:], 5)
+			h2, l2, _ = slow.ExtendLast(ids[4:], aux[4*AH:], 5)
+			same("ExtendLast logits", l1, l2)
+			same("ExtendLast hidden", h1, h2)
+			for s := range 3 {
+				h1, l1, _ = fast.Step(ids[s], h1, 7+s)
+				h2, l2, _ = slow.Step(ids[s], h2, 7+s)
+				same("Step logits", l1, l2)
+				same("Step hidden", h1, h2)
 			}
 		})
 	}

@@ -1,9 +1,6 @@
 package tensor
 
-import (
-	"math"
-	"sync"
-)
+import "math"
 
 // Linear layers whose weights stay in bfloat16, the storage type of most
 // checkpoints: computing from the bf16 bits halves the memory a decode step
@@ -27,7 +24,7 @@ func LinearBF16Forward(y, x []float32, w []uint16, b []float32, n, in, out int) 
 		linearBF16Widen(y, x, w, b, n, in, out)
 		return
 	}
-	linearBF16Stream(y, x, w, b, n, in, out)
+	linearRows(y, x, nil, w, b, n, in, out)
 }
 
 // Streaming reads W once per four rows of x, widening reads it once plus
@@ -50,93 +47,6 @@ func linearBF16Widen(y, x []float32, w []uint16, b []float32, n, in, out int) {
 	})
 	LinearForward(y, x, wf, b, n, in, out)
 	putScratch(sb)
-}
-
-// linearBF16Stream streams each bf16 weight row once per four rows of x.
-func linearBF16Stream(y, x []float32, w []uint16, b []float32, n, in, out int) {
-	_ = w[out*in-1]
-	_ = x[n*in-1]
-	_ = y[n*out-1]
-	if b != nil {
-		b = b[:out]
-	}
-	j := linBF16Pool.Get().(*linBF16Job)
-	*j = linBF16Job{y: y, x: x, w: w, b: b, n: n, nOut: n, in: in, out: out}
-	var pad *[]float32
-	if x4, ok := padRows(x, n, in); ok {
-		pad, j.x, j.n = x4, *x4, 4
-	}
-	j.parts = Chunks(out, max(1, 65536/(in+1)))
-	parallel(j.parts, j, &j.wg)
-	*j = linBF16Job{}
-	linBF16Pool.Put(j)
-	if pad != nil {
-		putScratch(pad)
-	}
-}
-
-type linBF16Job struct {
-	y, x, b    []float32
-	w          []uint16
-	n, in, out int
-	nOut       int // rows of y to write (n counts the padded rows of x)
-	parts      int
-	wg         sync.WaitGroup
-}
-
-var linBF16Pool = sync.Pool{New: func() any { return new(linBF16Job) }}
-
-func (j *linBF16Job) run(part int) {
-	lo, hi := split(j.out, j.parts, part)
-	if useVecDot && j.in >= 16 && j.n >= 4 {
-		// As linRowsJob.run, with the same kernel on bf16 rows.
-		for o := lo; o < hi; o += 2 {
-			j.rowPair(o, min(o+1, hi-1))
-		}
-		return
-	}
-	for o := lo; o < hi; o++ {
-		wr := j.w[o*j.in : (o+1)*j.in]
-		var bv float32
-		if j.b != nil {
-			bv = j.b[o]
-		}
-		for i := range j.n {
-			j.y[i*j.out+o] = dotBF16(j.x[i*j.in:(i+1)*j.in], wr) + bv
-		}
-	}
-}
-
-// rowPair is linRowsJob.rowPair on bf16 weight rows.
-func (j *linBF16Job) rowPair(o0, o1 int) {
-	in, out, n, x, y := j.in, j.out, j.n, j.x, j.y
-	m := in &^ 15
-	w0, w1 := j.w[o0*in:(o0+1)*in], j.w[o1*in:(o1+1)*in]
-	var b0, b1 float32
-	if j.b != nil {
-		b0, b1 = j.b[o0], j.b[o1]
-	}
-	var acc [8]float32
-	i := 0
-	for ; i+4 <= n; i += 4 {
-		dot4x2BF16(&x[i*in], in, &w0[0], (o1-o0)*in, m, &acc[0])
-		for r := range 4 {
-			s0, s1 := acc[2*r], acc[2*r+1]
-			if m < in {
-				xr := x[(i+r)*in+m : (i+r+1)*in]
-				s0 += dotBF16Scalar(xr, w0[m:])
-				s1 += dotBF16Scalar(xr, w1[m:])
-			}
-			if i+r < j.nOut {
-				y[(i+r)*out+o0] = s0 + b0
-				y[(i+r)*out+o1] = s1 + b1
-			}
-		}
-	}
-	for ; i < n; i++ {
-		y[i*out+o0] = dotBF16(x[i*in:(i+1)*in], w0) + b0
-		y[i*out+o1] = dotBF16(x[i*in:(i+1)*in], w1) + b1
-	}
 }
 
 // dotBF16 returns Σ a[i]·float32(w[i]) over len(a), summed like dotVec.

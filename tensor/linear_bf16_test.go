@@ -75,7 +75,7 @@ func BenchmarkLinearBF16Rows(b *testing.B) {
 			y := make([]float32, n*out)
 			b.Run(fmt.Sprintf("%dx%dx%d/stream", n, in, out), func(b *testing.B) {
 				for b.Loop() {
-					linearBF16Stream(y, x, wb, nil, n, in, out)
+					linearRows(y, x, nil, wb, nil, n, in, out)
 				}
 			})
 			b.Run(fmt.Sprintf("%dx%dx%d/widen", n, in, out), func(b *testing.B) {

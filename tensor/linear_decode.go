@@ -20,19 +20,29 @@ func LinearRowsForward(y, x, w, b []float32, n, in, out int) {
 	if n == 0 || out == 0 {
 		return
 	}
-	_ = x[n*in-1]
 	_ = w[out*in-1]
+	linearRows(y, x, w, nil, b, n, in, out)
+}
+
+// linearRows runs LinearRowsForward on float32 weights w, or on bfloat16
+// weights wb when w is nil (n, out > 0).
+func linearRows(y, x, w []float32, wb []uint16, b []float32, n, in, out int) {
+	_ = x[n*in-1]
 	_ = y[n*out-1]
 	if b != nil {
 		b = b[:out]
 	}
 	j := linRowsPool.Get().(*linRowsJob)
-	*j = linRowsJob{y: y, x: x, w: w, b: b, n: n, nOut: n, in: in, out: out}
+	*j = linRowsJob{y: y, x: x, w: w, wb: wb, b: b, n: n, nOut: n, in: in, out: out}
 	var pad *[]float32
 	if x4, ok := padRows(x, n, in); ok {
 		pad, j.x, j.n = x4, *x4, 4
 	}
-	j.parts = Chunks(out, max(1, 32768/(in+1)))
+	rowBytes := 4 * (in + 1)
+	if w == nil {
+		rowBytes = 2 * (in + 1)
+	}
+	j.parts = Chunks(out, max(1, 131072/rowBytes))
 	parallel(j.parts, j, &j.wg)
 	*j = linRowsJob{}
 	linRowsPool.Put(j)
@@ -54,10 +64,14 @@ func padRows(x []float32, n, in int) (*[]float32, bool) {
 	return p, true
 }
 
-// linRowsJob is one LinearRowsForward call as a pool task (a closure would
-// escape to the heap on every call; decode allocates nothing).
+// linRowsJob is one linearRows call as a pool task (a closure would
+// escape to the heap on every call; decode allocates nothing). Exactly one
+// of w (float32) and wb (bfloat16) holds the weights; the bf16 kernels sum
+// like the float32 ones, so a bf16 weight gives the results of its float32
+// widening bit for bit.
 type linRowsJob struct {
 	y, x, w, b []float32
+	wb         []uint16
 	n, in, out int
 	nOut       int // rows of y to write (n counts the padded rows of x)
 	parts      int
@@ -78,13 +92,12 @@ func (j *linRowsJob) run(part int) {
 		return
 	}
 	for o := lo; o < hi; o++ {
-		wr := j.w[o*j.in : (o+1)*j.in]
 		var bv float32
 		if j.b != nil {
 			bv = j.b[o]
 		}
 		for i := range j.n {
-			j.y[i*j.out+o] = dotVec(j.x[i*j.in:(i+1)*j.in], wr) + bv
+			j.y[i*j.out+o] = j.dotRow(j.x[i*j.in:(i+1)*j.in], o, 0, true) + bv
 		}
 	}
 }
@@ -94,7 +107,6 @@ func (j *linRowsJob) run(part int) {
 func (j *linRowsJob) rowPair(o0, o1 int) {
 	in, out, n, x, y := j.in, j.out, j.n, j.x, j.y
 	m := in &^ 15
-	w0, w1 := j.w[o0*in:(o0+1)*in], j.w[o1*in:(o1+1)*in]
 	var b0, b1 float32
 	if j.b != nil {
 		b0, b1 = j.b[o0], j.b[o1]
@@ -102,13 +114,17 @@ func (j *linRowsJob) rowPair(o0, o1 int) {
 	var acc [8]float32
 	i := 0
 	for ; i+4 <= n; i += 4 {
-		dot4x2(&x[i*in], in, &w0[0], (o1-o0)*in, m, &acc[0])
+		if j.wb != nil {
+			dot4x2BF16(&x[i*in], in, &j.wb[o0*in], (o1-o0)*in, m, &acc[0])
+		} else {
+			dot4x2(&x[i*in], in, &j.w[o0*in], (o1-o0)*in, m, &acc[0])
+		}
 		for r := range 4 {
 			s0, s1 := acc[2*r], acc[2*r+1]
 			if m < in {
 				xr := x[(i+r)*in+m : (i+r+1)*in]
-				s0 += dot(xr, w0[m:])
-				s1 += dot(xr, w1[m:])
+				s0 += j.dotRow(xr, o0, m, false)
+				s1 += j.dotRow(xr, o1, m, false)
 			}
 			if i+r < j.nOut {
 				y[(i+r)*out+o0] = s0 + b0
@@ -117,9 +133,25 @@ func (j *linRowsJob) rowPair(o0, o1 int) {
 		}
 	}
 	for ; i < n; i++ {
-		y[i*out+o0] = dotVec(x[i*in:(i+1)*in], w0) + b0
-		y[i*out+o1] = dotVec(x[i*in:(i+1)*in], w1) + b1
+		xr := x[i*in : (i+1)*in]
+		y[i*out+o0] = j.dotRow(xr, o0, 0, true) + b0
+		y[i*out+o1] = j.dotRow(xr, o1, 0, true) + b1
 	}
+}
+
+// dotRow returns Σ xr[i]·W[o][off+i] over len(xr) with the vector dot
+// (vec) or the portable one, on whichever weights the job holds.
+func (j *linRowsJob) dotRow(xr []float32, o, off int, vec bool) float32 {
+	lo, hi := o*j.in+off, (o+1)*j.in
+	switch {
+	case j.wb != nil && vec:
+		return dotBF16(xr, j.wb[lo:hi])
+	case j.wb != nil:
+		return dotBF16Scalar(xr, j.wb[lo:hi])
+	case vec:
+		return dotVec(xr, j.w[lo:hi])
+	}
+	return dot(xr, j.w[lo:hi])
 }
 
 // LinearAuto computes y = x·Wᵀ (+ b) with LinearRowsForward for a few rows

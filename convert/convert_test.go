@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -65,7 +66,7 @@ func checkTensors(t *testing.T, dir string, want expectCase) {
 		if !ok {
 			continue
 		}
-		if string(info.DType) != w.DType || !sameShape(info.Shape, w.Shape) {
+		if string(info.DType) != w.DType || !slices.Equal(info.Shape, w.Shape) {
 			t.Errorf("%s: %s %v, want %s %v", n, info.DType, info.Shape, w.DType, w.Shape)
 			continue
 		}
@@ -267,7 +268,7 @@ func TestDFlashVectors(t *testing.T) {
 		emb, _ := ck.Info("embed_tokens.weight")
 		head, _ := ck.Info("lm_head.weight")
 		ck.Close()
-		if !sameShape(emb.Shape, []int64{48, int64(H)}) || !sameShape(head.Shape, emb.Shape) {
+		if !slices.Equal(emb.Shape, []int64{48, int64(H)}) || !slices.Equal(head.Shape, emb.Shape) {
 			t.Errorf("embed %v lm_head %v (tied verifier: lm_head falls back to the embedding)", emb.Shape, head.Shape)
 		}
 	}

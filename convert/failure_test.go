@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -305,7 +306,7 @@ func TestExpertFusion(t *testing.T) {
 		got[o.Name] = o
 	}
 	gu, down := got["m.mlp.experts.gate_up_proj"], got["m.mlp.experts.down_proj"]
-	if !sameShape(gu.Shape, []int64{2, 8, 4}) || !sameShape(down.Shape, []int64{2, 4, 4}) || len(outs) != 3 {
+	if !slices.Equal(gu.Shape, []int64{2, 8, 4}) || !slices.Equal(down.Shape, []int64{2, 4, 4}) || len(outs) != 3 {
 		t.Fatalf("shapes %v %v (%d outputs)", gu.Shape, down.Shape, len(outs))
 	}
 	var buf bytes.Buffer

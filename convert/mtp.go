@@ -3,6 +3,7 @@ package convert
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -166,7 +167,7 @@ func fuseExperts(in map[string]*Tensor) ([]Output, error) {
 			}
 			first := g[0]
 			for _, p := range [][2]*Tensor{{x.gate, first.gate}, {x.up, first.gate}, {x.down, first.down}} {
-				if len(p[0].Shape) != 2 || !sameShape(p[0].Shape, p[1].Shape) || p[0].DType != p[1].DType {
+				if len(p[0].Shape) != 2 || !slices.Equal(p[0].Shape, p[1].Shape) || p[0].DType != p[1].DType {
 					return nil, fmt.Errorf("%s: expert %d tensor %s is %s %v, expert 0 has %s %v", prefix, e, p[0].Name, p[0].DType, p[0].Shape, p[1].DType, p[1].Shape)
 				}
 			}

@@ -2,6 +2,7 @@ package convert
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -100,7 +101,7 @@ func (s schema) check(outs []Output, origin func(string) string) error {
 			probs = append(probs, fmt.Sprintf("unexpected tensor %s (from source %s): not part of the converted model", o.Name, strings.Join(o.Sources(), "+")))
 			continue
 		}
-		if sp.shape != nil && !sameShape(sp.shape, o.Shape) {
+		if sp.shape != nil && !slices.Equal(sp.shape, o.Shape) {
 			probs = append(probs, fmt.Sprintf("tensor %s (from source %s) has shape %v, the config implies %v", o.Name, strings.Join(o.Sources(), "+"), o.Shape, sp.shape))
 		}
 	}
@@ -124,16 +125,4 @@ func (s schema) check(outs []Output, origin func(string) string) error {
 		return fmt.Errorf("%s", strings.Join(probs, "\n  "))
 	}
 	return nil
-}
-
-func sameShape(a, b []int64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -88,7 +89,7 @@ func Stitch(opts StitchOptions) (*StitchResult, error) {
 		if !ok {
 			return nil, fmt.Errorf("stitch-mtp: %s (from finetuned %s) is not in the verifier's index", name, strings.Join(o.Sources(), "+"))
 		}
-		if !sameShape(vt.Shape, o.Shape) {
+		if !slices.Equal(vt.Shape, o.Shape) {
 			return nil, fmt.Errorf("stitch-mtp: %s: finetuned shape %v, verifier %v", name, o.Shape, vt.Shape)
 		}
 		if vt.DType != o.DType && !(vt.DType.IsFloat() && o.DType.IsFloat()) {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -72,7 +73,7 @@ func BoundaryRows(ctx context.Context, r Renderer, messages, tools []json.RawMes
 			return nil, fmt.Errorf("render turn %d: %w", j, err)
 		}
 		var b int
-		if len(full) >= len(prompt) && equalInts(full[:len(prompt)], prompt) {
+		if len(full) >= len(prompt) && slices.Equal(full[:len(prompt)], prompt) {
 			b = len(prompt)
 		} else {
 			b = commonPrefix(prompt, full)
@@ -80,7 +81,7 @@ func BoundaryRows(ctx context.Context, r Renderer, messages, tools []json.RawMes
 			if err != nil {
 				return nil, fmt.Errorf("render turn %d history: %w", j, err)
 			}
-			if len(full) < len(hist) || !equalInts(full[:len(hist)], hist) || b < len(hist) {
+			if len(full) < len(hist) || !slices.Equal(full[:len(hist)], hist) || b < len(hist) {
 				return nil, fmt.Errorf("%w: prompt and full renders diverge inside history at assistant turn %d", ErrBoundaryUnstable, j)
 			}
 		}
@@ -102,18 +103,6 @@ func messageRole(m json.RawMessage) string {
 	}
 	json.Unmarshal(m, &r)
 	return r.Role
-}
-
-func equalInts(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func commonPrefix(a, b []int) int {

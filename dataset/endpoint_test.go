@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -77,7 +78,7 @@ func TestEndpointRenderer(t *testing.T) {
 	lr := *local
 	lr.Kwargs = map[string]any{"enable_thinking": false}
 	want, _ := BoundaryRows(context.Background(), &lr, ex.Messages, ex.Tools, 8192)
-	if len(got) != 1 || len(want) != 1 || !equal64(got[0].InputIDs, want[0].InputIDs) || !equal64(got[0].LossMask, want[0].LossMask) {
+	if len(got) != 1 || len(want) != 1 || !slices.Equal(got[0].InputIDs, want[0].InputIDs) || !slices.Equal(got[0].LossMask, want[0].LossMask) {
 		t.Fatalf("endpoint rows differ from local rows")
 	}
 	req := fake.lastReq.Load().(map[string]json.RawMessage)
@@ -130,16 +131,4 @@ func TestEndpointRenderer(t *testing.T) {
 	if !bytes.Equal(a, b) {
 		t.Error("--render-endpoint output differs from local output")
 	}
-}
-
-func equal64(a, b []int64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }

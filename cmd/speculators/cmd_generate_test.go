@@ -4,6 +4,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -106,7 +107,7 @@ func TestForwardCmd(t *testing.T) {
 	hi, _ := f.Info("hidden_states")
 	li, _ := f.Info("logits")
 	// 4 layers: default aux [2, 2, 1] plus 4.
-	if !sameInts(hi.Shape, 5, 4, 64) || !sameInts(li.Shape, 5, 320) || f.Metadata()["layer_ids"] != "2,2,1,4" {
+	if !slices.Equal(hi.Shape, []int64{5, 4, 64}) || !slices.Equal(li.Shape, []int64{5, 320}) || f.Metadata()["layer_ids"] != "2,2,1,4" {
 		t.Errorf("shapes %v %v, layer_ids %q", hi.Shape, li.Shape, f.Metadata()["layer_ids"])
 	}
 	m, _ := llama.Load(dir)
@@ -129,16 +130,4 @@ func TestForwardCmd(t *testing.T) {
 	if _, err := runCmd(t, "forward", "--model", dir, "--ids", "1,2", "--layers", "9", "--output", outPath); err == nil {
 		t.Error("layer beyond N accepted")
 	}
-}
-
-func sameInts(s []int64, want ...int64) bool {
-	if len(s) != len(want) {
-		return false
-	}
-	for i := range s {
-		if s[i] != want[i] {
-			return false
-		}
-	}
-	return true
 }

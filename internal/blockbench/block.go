@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 
 	"github.com/speculators-go/speculators/tensor"
 )
@@ -201,7 +202,7 @@ func (b *Block) Forward(x []float32, pos, doc []int32) {
 	QD, KD := c.Heads*HD, c.KVHeads*HD
 	copy(b.x, x[:T*H])
 	b.doc = doc
-	if !equal(b.lastPos, pos) {
+	if !slices.Equal(b.lastPos, pos) {
 		tensor.RoPETables(b.cos, b.sin, pos, b.invFreq, 1)
 		b.lastPos = append(b.lastPos[:0], pos...)
 	}
@@ -256,18 +257,6 @@ func (b *Block) Backward() []float32 {
 	copy(b.dx, b.dx1)
 	tensor.RMSNormBackward(b.dx, g.InNorm, b.dxn1, b.x, w.InNorm, b.rstd1, T, H)
 	return b.dx
-}
-
-func equal(a, b []int32) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func addInPlace(y, x []float32) {

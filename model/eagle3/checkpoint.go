@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/speculators-go/speculators/config"
@@ -113,7 +114,7 @@ func Load(dir string) (*Model, error) {
 		if !ok {
 			return false, nil
 		}
-		if !sameShape(info.Shape, shape) {
+		if !slices.Equal(info.Shape, shape) {
 			return false, fmt.Errorf("eagle3: %s: tensor %s has shape %v, want %v", dir, name, info.Shape, shape)
 		}
 		x, err := ck.Float32(name)
@@ -165,22 +166,10 @@ func readInts(ck *safetensors.Checkpoint, name string, n int) ([]int64, error) {
 	if !ok {
 		return nil, fmt.Errorf("tensor %s missing (the draft vocabulary is reduced)", name)
 	}
-	if !sameShape(info.Shape, []int64{int64(n)}) {
+	if !slices.Equal(info.Shape, []int64{int64(n)}) {
 		return nil, fmt.Errorf("tensor %s has shape %v, want [%d]", name, info.Shape, n)
 	}
 	return ck.Int64(name)
-}
-
-func sameShape(a, b []int64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // LoadVerifierWeights reads the verifier's embedding, LM head and final norm

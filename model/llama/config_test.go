@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -38,7 +39,7 @@ func TestConfigResolve(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := []int{0, 0, 0, 7}; !equalInts(c.Windows, want) || !c.QKVBias || c.OBias {
+	if want := []int{0, 0, 0, 7}; !slices.Equal(c.Windows, want) || !c.QKVBias || c.OBias {
 		t.Errorf("qwen2 windows %v want %v, bias %v/%v", c.Windows, want, c.QKVBias, c.OBias)
 	}
 	// Mistral: absent sliding_window means transformers' default 4096, null means none.
@@ -55,11 +56,11 @@ func TestConfigResolve(t *testing.T) {
 		m["use_sliding_window"], m["sliding_window"] = true, 9
 		m["layer_types"] = []string{"sliding_attention", "full_attention", "sliding_attention", "full_attention"}
 	}), "x")
-	if want := []int{9, 0, 9, 0}; !equalInts(c.Windows, want) {
+	if want := []int{9, 0, 9, 0}; !slices.Equal(c.Windows, want) {
 		t.Errorf("layer_types windows %v", c.Windows)
 	}
 	c, _ = ParseConfig(tinyConfig(t, "llama", func(m map[string]any) { m["eos_token_id"] = []int{5, 7} }), "x")
-	if !equalInts(c.EOS, []int{5, 7}) {
+	if !slices.Equal(c.EOS, []int{5, 7}) {
 		t.Errorf("eos %v", c.EOS)
 	}
 	// transformers ≥ 5 spells RoPE as rope_parameters, theta included.
@@ -72,24 +73,12 @@ func TestConfigResolve(t *testing.T) {
 	if err != nil || c.Rope.Theta != 500000 || c.Rope.Scaling == nil || c.Rope.Scaling.RopeType != "llama3" {
 		t.Errorf("rope_parameters: %v %+v", err, c)
 	}
-	if got := DefaultAuxLayers(32); !equalInts(got, []int{2, 16, 29}) {
+	if got := DefaultAuxLayers(32); !slices.Equal(got, []int{2, 16, 29}) {
 		t.Errorf("aux ids %v", got)
 	}
-	if got := DefaultAuxLayers(28); !equalInts(got, []int{2, 14, 25}) {
+	if got := DefaultAuxLayers(28); !slices.Equal(got, []int{2, 14, 25}) {
 		t.Errorf("aux ids %v", got)
 	}
-}
-
-func equalInts(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func TestConfigErrors(t *testing.T) {

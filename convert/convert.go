@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -112,7 +113,7 @@ func Convert(opts Options) (*Result, error) {
 		return nil, fmt.Errorf("convert: unsupported algorithm %q (want one of %s)", opts.Algorithm, strings.Join(Algorithms, ", "))
 	}
 	for k := range opts.Kwargs {
-		if !contains(allowed, k) {
+		if !slices.Contains(allowed, k) {
 			return nil, fmt.Errorf("convert: --algorithm-kwargs: %q is not a %s option (allowed: %s)", k, opts.Algorithm, strings.Join(allowed, ", "))
 		}
 	}
@@ -358,15 +359,6 @@ func max64(a, b int64) int64 {
 		return a
 	}
 	return b
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // --- reading config values ---

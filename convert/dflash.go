@@ -3,6 +3,7 @@ package convert
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -39,23 +40,16 @@ func (j *job) dflash() error {
 	}
 	layer := map[string]any{}
 	for k, v := range s {
-		if !contains(dflashDroppedConfigKeys, k) {
+		if !slices.Contains(dflashDroppedConfigKeys, k) {
 			layer[k] = v
 		}
 	}
 	if _, ok := layer["model_type"]; !ok {
 		layer["model_type"] = "qwen3"
 	}
-	H, err := intOr(s, "hidden_size", 0)
+	H, err := matchHidden(s, j.verCfg, "draft")
 	if err != nil {
 		return err
-	}
-	vh, err := verifierInt(j.verCfg, "hidden_size")
-	if err != nil {
-		return err
-	}
-	if H != vh {
-		return fmt.Errorf("architecture mismatch: draft hidden_size %d, verifier hidden_size %d", H, vh)
 	}
 	N, err := verifierInt(j.verCfg, "num_hidden_layers")
 	if err != nil {
@@ -193,6 +187,23 @@ func (j *job) dflash() error {
 
 // verifierInt reads an integer from the verifier config, looking inside
 // text_config for multimodal verifiers.
+// matchHidden returns cfg's hidden_size, an error unless the verifier's
+// is the same; what names cfg in the message.
+func matchHidden(cfg, ver map[string]any, what string) (int64, error) {
+	H, err := intOr(cfg, "hidden_size", 0)
+	if err != nil {
+		return 0, err
+	}
+	vh, err := verifierInt(ver, "hidden_size")
+	if err != nil {
+		return 0, err
+	}
+	if H != vh {
+		return 0, fmt.Errorf("architecture mismatch: %s hidden_size %d, verifier hidden_size %d", what, H, vh)
+	}
+	return H, nil
+}
+
 func verifierInt(ver map[string]any, key string) (int64, error) {
 	if v, ok, err := getInt(ver, key); err != nil || ok {
 		return v, err

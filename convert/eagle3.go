@@ -3,6 +3,7 @@ package convert
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/speculators-go/speculators/safetensors"
@@ -259,7 +260,7 @@ func eagle3LayerConfig(s, ver map[string]any, V int64) (map[string]any, error) {
 func without(outs []Output, names ...string) []Output {
 	var out []Output
 	for _, o := range outs {
-		if !contains(names, o.Name) {
+		if !slices.Contains(names, o.Name) {
 			out = append(out, o)
 		}
 	}

@@ -82,20 +82,12 @@ func (j *job) mtp() error {
 	}
 	l := map[string]any{}
 	for k, v := range layer {
-		if !contains(mtpDroppedConfigKeys, k) {
+		if !slices.Contains(mtpDroppedConfigKeys, k) {
 			l[k] = v
 		}
 	}
-	H, err := intOr(l, "hidden_size", 0)
-	if err != nil {
+	if _, err := matchHidden(l, j.verCfg, "source"); err != nil {
 		return err
-	}
-	vh, err := verifierInt(j.verCfg, "hidden_size")
-	if err != nil {
-		return err
-	}
-	if H != vh {
-		return fmt.Errorf("architecture mismatch: source hidden_size %d, verifier hidden_size %d", H, vh)
 	}
 	if n, ok, err := getInt(l, "num_nextn_predict_layers"); err == nil && ok && n != 1 {
 		return fmt.Errorf("num_nextn_predict_layers %d: only 1 is supported", n)

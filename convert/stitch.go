@@ -157,7 +157,7 @@ func unstitchNames(ft *Source, logf func(string, ...any)) (map[string]*Output, e
 	}
 	for _, n := range ft.Names() {
 		t, _ := ft.Tensor(n)
-		if contains(stitchSkipped, n) {
+		if slices.Contains(stitchSkipped, n) {
 			logf("skipping %s: shared with the verifier", n)
 			continue
 		}

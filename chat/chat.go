@@ -49,13 +49,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 	"time"
 
+	"github.com/speculators-go/speculators/internal/boundedfile"
 	"github.com/speculators-go/speculators/internal/jinja"
 )
 
@@ -117,7 +117,7 @@ type Template struct {
 // as transformers' tokenizer loading does.
 func Load(dir string) (*Template, error) {
 	cfgPath := filepath.Join(dir, "tokenizer_config.json")
-	cfgData, err := readLimited(cfgPath, maxConfigBytes)
+	cfgData, err := boundedfile.Read(cfgPath, maxConfigBytes)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("chat: %w", err)
 	}
@@ -129,7 +129,7 @@ func Load(dir string) (*Template, error) {
 	}
 	// special_tokens_map.json, when present, wins over tokenizer_config.json.
 	smPath := filepath.Join(dir, "special_tokens_map.json")
-	if smData, err := readLimited(smPath, maxConfigBytes); err == nil {
+	if smData, err := boundedfile.Read(smPath, maxConfigBytes); err == nil {
 		var sm map[string]json.RawMessage
 		if err := json.Unmarshal(smData, &sm); err != nil {
 			return nil, fmt.Errorf("chat: %s: %w", smPath, err)
@@ -151,7 +151,7 @@ func Load(dir string) (*Template, error) {
 	// Template files take priority over tokenizer_config.json.
 	named := map[string]string{}
 	jinjaPath := filepath.Join(dir, "chat_template.jinja")
-	if data, err := readLimited(jinjaPath, maxTemplateBytes); err == nil {
+	if data, err := boundedfile.Read(jinjaPath, maxTemplateBytes); err == nil {
 		named["default"] = string(data)
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("chat: %w", err)
@@ -163,7 +163,7 @@ func Load(dir string) (*Template, error) {
 			if e.IsDir() || !strings.HasSuffix(n, ".jinja") {
 				continue
 			}
-			data, err := readLimited(filepath.Join(extraDir, n), maxTemplateBytes)
+			data, err := boundedfile.Read(filepath.Join(extraDir, n), maxTemplateBytes)
 			if err != nil {
 				return nil, fmt.Errorf("chat: %w", err)
 			}
@@ -453,22 +453,6 @@ func tokenString(raw json.RawMessage) (string, error) {
 		return "", errors.New("want a string or an object with a content string")
 	}
 	return *tok.Content, nil
-}
-
-func readLimited(path string, limit int64) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, limit+1))
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	if int64(len(data)) > limit {
-		return nil, fmt.Errorf("%s: larger than %d bytes", path, limit)
-	}
-	return data, nil
 }
 
 // ParseMessages splits a JSON array of messages (as in a ShareGPT/OpenAI

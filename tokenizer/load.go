@@ -5,11 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
+
+	"github.com/speculators-go/speculators/internal/boundedfile"
 )
 
 // Size bounds for hostile input. The largest real tokenizer.json files
@@ -230,17 +231,9 @@ func Load(tokenizerJSON, configJSON []byte) (*Tokenizer, error) {
 }
 
 func readBounded(path string, limit int64) ([]byte, error) {
-	f, err := os.Open(path)
+	b, err := boundedfile.Read(path, limit)
 	if err != nil {
 		return nil, fmt.Errorf("tokenizer: %w", err)
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, limit+1))
-	if err != nil {
-		return nil, fmt.Errorf("tokenizer: %s: %w", path, err)
-	}
-	if int64(len(b)) > limit {
-		return nil, fmt.Errorf("tokenizer: %s: larger than %d bytes", path, limit)
 	}
 	return b, nil
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/speculators-go/speculators/config"
 	"github.com/speculators-go/speculators/internal/atomicfile"
+	"github.com/speculators-go/speculators/internal/boundedfile"
 	"github.com/speculators-go/speculators/model/eagle3"
 	"github.com/speculators-go/speculators/safetensors"
 )
@@ -103,7 +104,7 @@ func writeManifest(dir string) error {
 // its recorded size and SHA-256.
 func VerifyCheckpoint(dir string) error {
 	p := filepath.Join(dir, ManifestName)
-	data, err := readSmall(p, maxManifestSize)
+	data, err := boundedfile.Read(p, maxManifestSize)
 	if err != nil {
 		return fmt.Errorf("no readable manifest (%v): the checkpoint was not completed", err)
 	}
@@ -135,22 +136,6 @@ func VerifyCheckpoint(dir string) error {
 		return fmt.Errorf("%s: %s missing from the manifest", p, n)
 	}
 	return nil
-}
-
-func readSmall(path string, limit int64) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, limit+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(data)) > limit {
-		return nil, fmt.Errorf("%s: larger than %d bytes", path, limit)
-	}
-	return data, nil
 }
 
 // epochDirs returns the numeric checkpoint directories of root, newest
@@ -476,7 +461,7 @@ func loadScheduler(path string) (int, error) {
 
 func readTrainingState(path string) (TrainingState, error) {
 	var s TrainingState
-	data, err := readSmall(path, maxSmallFileSize)
+	data, err := boundedfile.Read(path, maxSmallFileSize)
 	if err != nil {
 		return s, fmt.Errorf("train: %w", err)
 	}

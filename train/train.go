@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/speculators-go/speculators/config"
+	"github.com/speculators-go/speculators/internal/boundedfile"
 	"github.com/speculators-go/speculators/model/eagle3"
 	"github.com/speculators-go/speculators/tensor"
 	"github.com/speculators-go/speculators/vocab"
@@ -407,7 +408,7 @@ func (r *runner) readBest() (float64, int) {
 	if err != nil {
 		return 0, -1
 	}
-	data, err := readSmall(filepath.Join(r.o.SavePath, strconv.Itoa(ep), ValMetricsFile), maxSmallFileSize)
+	data, err := boundedfile.Read(filepath.Join(r.o.SavePath, strconv.Itoa(ep), ValMetricsFile), maxSmallFileSize)
 	if err != nil {
 		return 0, -1
 	}

@@ -276,14 +276,7 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	r.sum.Backend, r.man.Backend = b.name(), b.name()
 	r.man.Verifier = b.verifier()
 	r.man.AuxLayers, r.man.LayerIDs = b.layers()
-	r.man.HiddenSize = b.hiddenSize()
-	switch {
-	case r.man.LayerIDs != nil:
-		r.slots = len(r.man.LayerIDs)
-	case r.man.AuxLayers != nil:
-		r.slots = len(r.man.AuxLayers) + 1
-	}
-	r.sum.HiddenDim = r.man.HiddenSize
+	r.setShape(b.hiddenSize())
 
 	todo := r.scan()
 	o.Log(fmt.Sprintf("datagen: %s backend, rank %d of %d: %d rows, %d already complete, %d to generate (%d tokens), layers %v, output %s",
@@ -297,14 +290,7 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 		r.sum.Aborted = "interrupted: " + context.Cause(ctx).Error()
 	}
 	if r.man.HiddenSize == 0 {
-		r.man.HiddenSize = b.hiddenSize()
-		switch {
-		case r.man.LayerIDs != nil:
-			r.slots = len(r.man.LayerIDs)
-		case r.man.AuxLayers != nil:
-			r.slots = len(r.man.AuxLayers) + 1
-		}
-		r.sum.HiddenDim = r.man.HiddenSize
+		r.setShape(b.hiddenSize()) // a backend may learn it only while running
 	}
 	r.sum.Seconds = time.Since(r.started).Seconds()
 	if err := r.writeManifest(); err != nil && runErr == nil {
@@ -316,6 +302,18 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	sort.Slice(r.sum.Failed, func(i, j int) bool { return r.sum.Failed[i].Row < r.sum.Failed[j].Row })
 	o.Log(r.summaryLine())
 	return &r.sum, runErr
+}
+
+// setShape records the hidden size and the layer slots every file must hold.
+func (r *runner) setShape(hidden int) {
+	r.man.HiddenSize = hidden
+	switch {
+	case r.man.LayerIDs != nil:
+		r.slots = len(r.man.LayerIDs)
+	case r.man.AuxLayers != nil:
+		r.slots = len(r.man.AuxLayers) + 1
+	}
+	r.sum.HiddenDim = hidden
 }
 
 func (r *runner) summaryLine() string {
